@@ -1,0 +1,188 @@
+"""`edco` command line: the only module of the core package that sits on top of the others.
+
+Every command takes argv and returns an exit code (tests call `main([...])`); expected
+failures print one line and a hint and exit 2, `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edco.errors import EdcoError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Entropy-based Dynamic Curriculum Orchestration.")
+data_app = typer.Typer(no_args_is_help=True, help="Data utilities.")
+app.add_typer(data_app, name="data")
+console = Console()
+errors = Console(stderr=True)
+_state = {"debug": False}
+
+RootOption = Annotated[
+    Optional[Path], typer.Option("--root", help="Store folder (default: $EDCO_ROOT or ./runs).", show_default=False)
+]
+
+
+def _root(root: Path | None) -> Path:
+    from storage.store import default_root
+
+    return root if root is not None else default_root()
+
+
+def _quiet_prefect() -> None:
+    # Prefect's temporary local API otherwise logs a telemetry SQLite error on every start.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML config, e.g. configs/demo.yaml.")],
+    root: RootOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue an existing run under a changed config.")] = False,
+) -> None:
+    """Run a curriculum; an existing run with the same config continues where it stopped."""
+    from edco.config import load_config
+
+    cfg = load_config(config)
+    _execute(cfg.with_root(root) if root else cfg, force)
+
+
+@app.command()
+def resume(
+    run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run name inside the store.")],
+    root: RootOption = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Check this config against the frozen one.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue under --config even if it differs.")] = False,
+) -> None:
+    """Continue a run at its first unfinished interval, with its frozen config."""
+    from edco.config import load_config
+    from storage.store import RunStore
+
+    store = RunStore.open(_root(root), run_name)
+    cfg = load_config(config).with_root(store.run_dir.parent) if config else store.config()
+    if cfg.run_name != run_name:
+        raise EdcoError(f"--config is for run '{cfg.run_name}', not '{run_name}'")
+    _execute(cfg, force)
+
+
+def _execute(cfg, force: bool) -> None:  # noqa: ANN001 - EdcoConfig, imported lazily
+    _quiet_prefect()
+    from flows.curriculum import run_curriculum
+    from storage.tracking import tracking_uri
+
+    store, metrics = run_curriculum(cfg, force)
+    table = Table(title=f"run {store.name}")
+    for column in ("interval", "accuracy", "selected entropy", "pool entropy", "train loss", "seconds"):
+        table.add_column(column, justify="right")
+    for m in metrics:
+        seconds = sum(m[f"{s}_seconds"] for s in ("score", "select", "train", "evaluate"))
+        table.add_row(
+            str(m["interval"]), f"{m['accuracy']:.4f}", f"{m['selected_entropy_mean']:.4f}",
+            f"{m['pool_entropy_mean']:.4f}", f"{m['train_loss']:.4f}", f"{seconds:.1f}",
+        )
+    console.print(table)
+    root = store.run_dir.parent
+    console.print(f"run folder: {store.run_dir}")
+    console.print(f'query it:   edco sql --root {root} "SELECT * FROM turnover WHERE run = \'{store.name}\' ORDER BY interval"')
+    console.print(f"browse it:  edco ui --root {root}    (MLflow at {tracking_uri(cfg)})")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One SELECT over the views scores, metrics, turnover.")],
+    root: RootOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """Read-only DuckDB SQL across every run in the store."""
+    from storage.sql import query as run_query
+
+    if fmt not in ("table", "csv", "json"):
+        raise EdcoError(f"--format must be table, csv or json, not {fmt!r}")
+    result = run_query(_root(root), query)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.to_pylist(), default=str, indent=1) + "\n")
+    elif fmt == "csv":
+        import io
+
+        import pyarrow.csv as pacsv
+
+        sink = io.BytesIO()
+        pacsv.write_csv(result, sink)
+        sys.stdout.write(sink.getvalue().decode())
+    else:
+        table = Table()
+        for name in result.column_names:
+            table.add_column(name)
+        for row in result.to_pylist():
+            table.add_row(*("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()))
+        console.print(table)
+
+
+@app.command()
+def ui(
+    root: RootOption = None,
+    host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean to expose it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+) -> None:
+    """Open the MLflow UI on the store's tracking database."""
+    db = _root(root).resolve() / "mlflow.db"
+    if not db.exists():
+        raise EdcoError(f"no MLflow database at {db}; run a curriculum first or pass --root")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{db}", "--host", host, "--port", str(port)]
+    console.print(f"MLflow UI at http://{host}:{port} (Ctrl-C to stop)")
+    os.execv(sys.executable, cmd)
+
+
+@data_app.command("demo")
+def data_demo(
+    out: Annotated[Path, typer.Option("--out", help="JSONL file to write.")],
+    split: Annotated[str, typer.Option(help="pool or eval.")] = "pool",
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+    n: Annotated[Optional[int], typer.Option(help="Number of items (default: all).")] = None,
+) -> None:
+    """Write the built-in network-log root-cause task as JSONL."""
+    from edco import demo
+    from storage.files import atomic_write
+
+    if split not in ("pool", "eval"):
+        raise EdcoError(f"--split must be pool or eval, not {split!r}")
+    records = demo.generate(split, seed, n)
+    atomic_write(out, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in records)))
+    console.print(f"wrote {len(records)} {split} records to {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="edco", standalone_mode=False)
+    except EdcoError as exc:
+        if _state["debug"]:
+            raise
+        errors.print(f"error: {exc}", style="red", markup=False, highlight=False)
+        if exc.hint:
+            errors.print(f"hint: {exc.hint}", markup=False, highlight=False)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

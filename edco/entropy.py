@@ -1,0 +1,121 @@
+"""Inference entropy of pool samples under the current model: EDCO's selection signal.
+
+`full` generates the answer and averages the entropy of the next-token distribution over
+the generated tokens; `prefix` asks for a quick answer and looks only at its first k
+tokens, which costs a fraction of the generation while ranking samples nearly the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pyarrow as pa
+import torch
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from edco.config import ScoringConfig
+from edco.prompts import chat_prompt
+
+Progress = Callable[[int, int], None]
+"""(items done, items total): lets callers log progress or stop at a known point."""
+
+SCORE_SCHEMA = pa.schema(
+    [("sample_id", pa.string()), ("score", pa.float64()), ("n_tokens", pa.int32()), ("signal", pa.string())]
+)
+
+
+def token_entropy(logits: torch.Tensor, top_logprobs: int | None = None, unit: str = "nats") -> torch.Tensor:
+    """Shannon entropy of softmax(logits) over the last axis.
+
+    With `top_logprobs=K` the distribution is the top-K log-probabilities renormalised, which
+    is what an inference server that returns K logprobs lets the authors' code compute.
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    if top_logprobs is not None:
+        logp = logp.topk(min(top_logprobs, logp.shape[-1]), dim=-1).values
+        logp = logp - torch.logsumexp(logp, dim=-1, keepdim=True)
+    entropy = -(logp.exp() * logp).sum(dim=-1)
+    return entropy / math.log(2) if unit == "bits" else entropy
+
+
+def aggregate(entropies: torch.Tensor, how: str, top_fraction: float) -> float:
+    """One score per sample: the mean, or the mean of the highest `top_fraction` (at least one token)."""
+    if how == "top_fraction":
+        k = max(1, math.ceil(top_fraction * entropies.numel()))
+        entropies = entropies.topk(k).values
+    return float(entropies.double().mean())
+
+
+def generation_config(cfg: ScoringConfig, tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
+    sampling = cfg.temperature > 0
+    return GenerationConfig(
+        max_new_tokens=cfg.new_tokens,
+        do_sample=sampling,
+        temperature=cfg.temperature if sampling else None,
+        top_p=cfg.top_p if sampling else None,
+        top_k=0 if sampling else None,  # the published estimator samples with top-p alone
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
+
+
+def generated_entropies(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], cfg: ScoringConfig
+) -> list[torch.Tensor]:
+    """Per-token entropies of each prompt's generated tokens, up to and including its EOS.
+
+    Prompts are left-padded so every row's next token sits at the same position; the raw
+    (unprocessed) logits are used, so sampling settings change the path, not the measure.
+    """
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    out = model.generate(**batch, generation_config=generation_config(cfg, tokenizer))
+    logits = torch.stack(out.logits, dim=1)  # [batch, steps, vocab]
+    tokens = out.sequences[:, batch["input_ids"].shape[1]:]
+    entropies = token_entropy(logits, cfg.top_logprobs, cfg.unit)
+    is_eos = torch.isin(tokens, torch.tensor(_eos_ids(tokenizer, model)))
+    ended_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
+    return [row[~done] for row, done in zip(entropies, ended_before)]
+
+
+def _eos_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> list[int]:
+    ids = model.generation_config.eos_token_id if model.generation_config else None
+    ids = ids if isinstance(ids, list) else [ids] if ids is not None else []
+    return sorted({tokenizer.eos_token_id, *ids} - {None})
+
+
+@torch.no_grad()
+def score_table(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records: pa.Table,
+    cfg: ScoringConfig,
+    progress: Progress | None = None,
+) -> pa.Table:
+    """Score every record exactly once, keyed by id, whatever the batch remainder.
+
+    Prompts are batched in order of length so padding stays small; callers seed the global
+    torch RNG beforehand when sampling.
+    """
+    model.eval()
+    prompts = [
+        chat_prompt(tokenizer, q, c, cfg.instruction)
+        for q, c in zip(records["question"].to_pylist(), records["choices"].to_pylist())
+    ]
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
+    scores: list[float] = [math.nan] * len(prompts)
+    n_tokens: list[int] = [0] * len(prompts)
+    for start in range(0, len(order), cfg.batch_size):
+        idx = order[start : start + cfg.batch_size]
+        for i, ent in zip(idx, generated_entropies(model, tokenizer, [prompts[i] for i in idx], cfg)):
+            scores[i], n_tokens[i] = aggregate(ent, cfg.aggregate, cfg.top_fraction), ent.numel()
+        if progress:
+            progress(min(start + cfg.batch_size, len(order)), len(order))
+    signal = f"{cfg.mode}_entropy_{cfg.unit}"
+    return pa.table(
+        [records["id"], pa.array(scores, pa.float64()), pa.array(n_tokens, pa.int32()), pa.array([signal] * len(prompts))],
+        schema=SCORE_SCHEMA,
+    )

@@ -1,0 +1,91 @@
+"""The EDCO curriculum as a Prefect flow: score -> select -> fine-tune -> evaluate, per interval.
+
+The flow passes only the run folder and interval numbers between tasks; each task reads its
+inputs from the run store and writes its output there, so any interval can be resumed in a
+fresh process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from edco.config import EdcoConfig, config_diff
+from edco.data import check_disjoint, load_records
+from edco.errors import ConfigError
+from edco.faults import fault_point
+from edco.models import load_tokenizer
+from edco.prompts import check_lengths
+from flows.resume import resume_point
+from storage.lock import RunLock
+from storage.store import RunStore
+from tasks.evaluate import evaluate
+from tasks.fine_tune_interval import fine_tune_interval
+from tasks.score_pool import score_pool
+from tasks.select_top_n import select_top_n
+from tasks.track import track_finish, track_interval, track_run
+
+
+@flow(name="edco-curriculum")
+def curriculum(run_dir: str) -> list[dict[str, Any]]:
+    logger = get_run_logger()
+    store = RunStore(run_dir)
+    intervals = store.config().curriculum.intervals
+    start, notes = resume_point(store, intervals)
+    for note in notes:
+        logger.warning(note)
+    if 0 < start < intervals:
+        logger.info("resuming %s at interval %d; intervals 0-%d are finished", store.name, start, start - 1)
+    run_id = track_run(run_dir)
+    for interval in range(start):  # catch up on logging cut short by a crash; no-op otherwise
+        track_interval(run_dir, run_id, interval)
+    for interval in range(start, intervals):
+        score_pool(run_dir, interval)
+        select_top_n(run_dir, interval)
+        fine_tune_interval(run_dir, interval)
+        evaluate(run_dir, interval)
+        store.seal(interval)
+        fault_point(f"seal.end@{interval}")
+        metrics = store.metrics(interval)
+        logger.info("interval %d: accuracy %.4f, selected entropy %.4f", interval, metrics["accuracy"], metrics["selected_entropy_mean"])
+        track_interval(run_dir, run_id, interval)
+    track_finish(run_dir, run_id, intervals - 1)
+    return [store.metrics(i) for i in range(intervals)]
+
+
+def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:
+    """Create the run folder with frozen config and validated data, or check an existing one.
+
+    Called with the run lock held. A changed config is refused unless forced, because the
+    finished intervals were computed under the old one.
+    """
+    store = RunStore(Path(cfg.storage.root) / cfg.run_name)
+    if store.exists():
+        frozen = store.config()
+        diff = config_diff(frozen, cfg)
+        if diff and not force:
+            raise ConfigError(
+                f"run {cfg.run_name} exists with a different config:\n" + "\n".join(f"  {d}" for d in diff),
+                hint="resume with the frozen config (edco resume), pick a new run_name, or pass --force",
+            )
+        if diff:
+            store.replace_config(cfg)
+        return store
+    pool = load_records(cfg.data.pool, cfg.data.columns, limit=cfg.data.limit, seed=cfg.seed, split="pool", skip_invalid=cfg.data.skip_invalid)
+    eval_set = load_records(cfg.data.eval, cfg.data.columns, limit=cfg.data.eval_limit, seed=cfg.seed, split="eval", skip_invalid=cfg.data.skip_invalid)
+    check_disjoint(pool.table, eval_set.table)
+    tokenizer = load_tokenizer(cfg.model)
+    for loaded in (pool, eval_set):
+        check_lengths(loaded.table, tokenizer, cfg.model.max_length)
+    store.create(cfg, pool.table, eval_set.table, pool.quarantined + eval_set.quarantined)
+    return store
+
+
+def run_curriculum(cfg: EdcoConfig, force: bool = False) -> tuple[RunStore, list[dict[str, Any]]]:
+    """The whole run under the run lock: create or check, then the flow."""
+    run_dir = Path(cfg.storage.root) / cfg.run_name
+    with RunLock(run_dir):
+        store = create_or_check(cfg, force)
+        return store, curriculum(str(store.run_dir))

@@ -1,0 +1,31 @@
+"""Where a run continues: the first interval that is not finished and intact on disk.
+
+Resume reads the store, never memory or logs. A finished interval whose files no longer
+match its manifest is set aside (moved, not deleted) together with every later interval,
+since each interval starts from the previous one's checkpoint.
+"""
+
+from __future__ import annotations
+
+from storage.store import RunStore
+
+NOT_FINISHED = "not finished"
+
+
+def resume_point(store: RunStore, intervals: int) -> tuple[int, list[str]]:
+    """(first interval to run, messages for the user about anything set aside)."""
+    store.verify_run_files()
+    notes: list[str] = []
+    for interval in range(intervals):
+        problem = store.interval_problem(interval)
+        if problem is None:
+            continue
+        later = [i for i in range(interval, intervals) if store.interval_dir(i).exists()]
+        for i in later if problem != NOT_FINISHED else later[1:]:
+            reason = problem if i == interval else f"interval {interval} before it is not intact"
+            target = store.set_aside(i, reason)
+            notes.append(f"interval {i}: {reason}; moved to {target}")
+        if notes:
+            notes.append(f"resuming from interval {interval}, the last intact one being {interval - 1}")
+        return interval, notes
+    return intervals, notes

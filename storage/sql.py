@@ -1,0 +1,82 @@
+"""Read-only DuckDB SQL over every run in a store.
+
+The Parquet and JSON files are the tables; DuckDB only reads them, so `edco sql` can run
+while a curriculum writes (writes are atomic renames). The connection is locked down:
+one SELECT statement, file access limited to the store, configuration frozen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from edco.errors import QueryError
+
+SCORES_EMPTY = (
+    "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::VARCHAR AS sample_id, NULL::DOUBLE AS score, "
+    "NULL::VARCHAR AS signal, NULL::INTEGER AS n_tokens, NULL::INTEGER AS rank, NULL::BOOLEAN AS selected WHERE false"
+)
+METRICS_EMPTY = "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::DOUBLE AS accuracy WHERE false"
+
+TURNOVER = """
+WITH sel AS (SELECT run, interval, sample_id FROM scores WHERE selected),
+first_seen AS (SELECT run, sample_id, min(interval) AS first_interval FROM sel GROUP BY run, sample_id)
+SELECT s.run, s.interval,
+       count(*) AS selected,
+       count(*) FILTER (WHERE f.first_interval = s.interval) AS new,
+       count(p.sample_id) AS retained,
+       count(*) FILTER (WHERE f.first_interval < s.interval AND p.sample_id IS NULL) AS returning
+FROM sel s
+JOIN first_seen f ON f.run = s.run AND f.sample_id = s.sample_id
+LEFT JOIN sel p ON p.run = s.run AND p.sample_id = s.sample_id AND p.interval = s.interval - 1
+GROUP BY s.run, s.interval
+"""
+
+
+def connect(root: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose views read the store and that can write nowhere."""
+    root = Path(root).resolve()
+    con = duckdb.connect(":memory:")
+    con.execute("SET allowed_directories = [?]", [str(root)])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    scores = _glob_view(root, "scores.parquet", "read_parquet({}, union_by_name = true)", SCORES_EMPTY)
+    metrics = _glob_view(root, "metrics.json", "read_json_auto({}, union_by_name = true)", METRICS_EMPTY)
+    con.execute(f"CREATE VIEW scores AS {scores}")
+    con.execute(f"CREATE VIEW metrics AS {metrics}")
+    con.execute(f"CREATE VIEW turnover AS {TURNOVER}")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def _glob_view(root: Path, name: str, reader: str, empty: str) -> str:
+    pattern = f"*/interval_*/{name}"
+    if not any(root.glob(pattern)):
+        return empty
+    return f"SELECT * FROM {reader.format(_quote(str(root / pattern)))}"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def query(root: Path, sql: str) -> pa.Table:
+    """Run one read-only SELECT; anything else is refused before it runs."""
+    con = connect(root)
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(f"invalid SQL: {exc}") from None
+    if len(statements) != 1:
+        raise QueryError(f"expected exactly one statement, got {len(statements)}")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise QueryError(f"refused: {kind.name} statements are not allowed; the store is read-only")
+    try:
+        return con.sql(sql).fetch_arrow_table()
+    except duckdb.Error as exc:
+        raise QueryError(f"query failed: {exc}") from None
+    finally:
+        con.close()

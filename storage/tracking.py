@@ -1,0 +1,84 @@
+"""MLflow tracking of curriculum runs: one MLflow run per curriculum run, one step per interval.
+
+Logging is idempotent so that a resumed run can call it again for every finished interval:
+the MLflow run is found by the curriculum run's uid tag (never created twice), and a metric
+step already present is not logged again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+
+from edco.config import EdcoConfig, flatten
+from edco.faults import fault_point
+from storage.store import RunStore
+
+INTERVAL_METRICS = (
+    "accuracy", "selected_entropy_mean", "pool_entropy_mean", "train_loss", "grad_norm",
+    "score_seconds", "select_seconds", "train_seconds", "evaluate_seconds",
+)
+
+
+def tracking_uri(cfg: EdcoConfig) -> str:
+    """The configured URI, or a SQLite file inside the store: a real backend with no server."""
+    return cfg.mlflow.tracking_uri or f"sqlite:///{Path(cfg.storage.root).resolve() / 'mlflow.db'}"
+
+
+def _client(cfg: EdcoConfig) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri(cfg))
+
+
+def _experiment_id(client: MlflowClient, cfg: EdcoConfig) -> str:
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifacts = (Path(cfg.storage.root).resolve() / "mlartifacts").as_uri()
+    return client.create_experiment(cfg.mlflow.experiment, artifact_location=artifacts)
+
+
+def ensure_run(store: RunStore, cfg: EdcoConfig) -> str:
+    """The MLflow run id of this curriculum run, creating the MLflow run on first call."""
+    client = _client(cfg)
+    experiment_id = _experiment_id(client, cfg)
+    uid = store.info()["uid"]
+    found = client.search_runs([experiment_id], filter_string=f"tags.`edco.uid` = '{uid}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(
+        experiment_id, run_name=store.name, tags={"edco.uid": uid, "edco.run_dir": str(store.run_dir.resolve())}
+    )
+    params = [Param(k, str(v)[:6000]) for k, v in flatten(cfg.identity()).items()]
+    for start in range(0, len(params), 100):
+        client.log_batch(run.info.run_id, params=params[start : start + 100])
+    return run.info.run_id
+
+
+def log_interval(store: RunStore, cfg: EdcoConfig, run_id: str, interval: int) -> int:
+    """Log one finished interval's metrics and score table; returns how many metrics were new."""
+    client = _client(cfg)
+    metrics = store.metrics(interval)
+    now = int(time.time() * 1000)
+    fresh = [
+        Metric(key, float(metrics[key]), now, interval)
+        for key in INTERVAL_METRICS
+        if key in metrics and interval not in {m.step for m in client.get_metric_history(run_id, key)}
+    ]
+    if fresh:
+        client.log_batch(run_id, metrics=fresh)
+    fault_point(f"mlflow.log@{interval}")
+    client.log_artifact(run_id, str(store.stage_path(interval, "select")), f"interval_{interval:03d}")
+    return len(fresh)
+
+
+def finish_run(store: RunStore, cfg: EdcoConfig, run_id: str, final_interval: int) -> None:
+    client = _client(cfg)
+    client.log_artifact(run_id, str(store.stage_path(final_interval, "train")), "final_checkpoint")
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def metric_history(cfg: EdcoConfig, run_id: str, key: str) -> list[tuple[int, float]]:
+    return [(m.step, m.value) for m in _client(cfg).get_metric_history(run_id, key)]

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pyarrow as pa
+from prefect import task
+
+from edco.seeds import derive_seed
+from edco.selection import resolve_top_n, select_top_n as rank_and_select
+from tasks.stage import RETRIES, run_stage
+
+
+def _select(store, cfg, interval, clock):  # noqa: ANN001 - a tasks.stage.StageBody
+    scores = store.read_table(interval, "score")
+    n = resolve_top_n(cfg.selection.top_n, len(scores), cfg.training.epochs, cfg.curriculum.intervals)
+    ranked = rank_and_select(scores, cfg.selection.strategy, n, derive_seed(cfg.seed, interval, "select"))
+    ranked = ranked.add_column(0, "interval", pa.array([interval] * len(ranked), pa.int32()))
+    ranked = ranked.add_column(0, "run", pa.array([store.name] * len(ranked), pa.string()))
+    return store.write_table(interval, "select", ranked, clock.seconds())
+
+
+@task(name="select-top-n", **RETRIES)
+def select_top_n(run_dir: str, interval: int) -> str:
+    """Rank the scored pool with the configured strategy and mark the top N as selected."""
+    return run_stage(run_dir, interval, "select", _select)

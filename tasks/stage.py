@@ -1,0 +1,63 @@
+"""What every curriculum stage does around its own work.
+
+A stage whose output is already in the store (and parses) is reused, not recomputed: that
+is how a resumed run skips what finished before a crash. Otherwise the stage runs under its
+own derived seed and is recorded in the run's audit trail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from edco.config import EdcoConfig
+from edco.entropy import Progress
+from edco.errors import EdcoError
+from edco.faults import fault_point
+from edco.seeds import derive_seed, seed_everything
+from storage.store import RunStore
+
+StageBody = Callable[[RunStore, EdcoConfig, int, "StageClock"], Path]
+"""(store, config, interval, clock) -> the written output."""
+
+
+class StageClock:
+    """Elapsed time for the output's metadata, and a progress hook with a mid-stage fault point."""
+
+    def __init__(self, stage: str, interval: int) -> None:
+        self.stage, self.interval, self.start = stage, interval, time.perf_counter()
+        self._mid_passed = False
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    def progress(self, done: int, total: int) -> None:
+        if not self._mid_passed and 2 * done >= total:
+            self._mid_passed = True
+            fault_point(f"{self.stage}.mid@{self.interval}")
+
+
+def run_stage(run_dir: str, interval: int, stage: str, body: StageBody) -> str:
+    store = RunStore(run_dir)
+    if store.stage_readable(interval, stage):
+        store.log_stage(interval, stage, "reused")
+        return str(store.stage_path(interval, stage))
+    cfg = store.config()
+    seed_everything(derive_seed(cfg.seed, interval, stage))
+    store.log_stage(interval, stage, "started")
+    fault_point(f"{stage}.start@{interval}")
+    clock = StageClock(stage, interval)
+    path = body(store, cfg, interval, clock)
+    store.log_stage(interval, stage, "finished", clock.seconds())
+    fault_point(f"{stage}.end@{interval}")
+    return str(path)
+
+
+def is_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
+    """Retry I/O hiccups; never retry bad input or a bug, which would fail the same way again."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, OSError) and not isinstance(exc, EdcoError)
+
+
+RETRIES: dict = {"retries": 2, "retry_delay_seconds": 1, "retry_condition_fn": is_transient}
