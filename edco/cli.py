@@ -138,12 +138,16 @@ def ui(
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
     """Open the MLflow UI on the store's tracking database."""
-    db = _root(root).resolve() / "mlflow.db"
-    if not db.exists():
-        raise EdcoError(f"no MLflow database at {db}; run a curriculum first or pass --root")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{db}", "--host", host, "--port", str(port)]
+    cmd = mlflow_ui_command(_root(root), host, port)
     console.print(f"MLflow UI at http://{host}:{port} (Ctrl-C to stop)")
     os.execv(sys.executable, cmd)
+
+
+def mlflow_ui_command(root: Path, host: str, port: int) -> list[str]:
+    db = root.resolve() / "mlflow.db"
+    if not db.exists():
+        raise EdcoError(f"no MLflow database at {db}; run a curriculum first or pass --root")
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{db}", "--host", host, "--port", str(port)]
 
 
 @data_app.command("demo")

@@ -121,6 +121,8 @@ def load_records(
         raise _invalid_rows_error(file, rejected)
     if not records:
         raise _source_error(file, f"no valid records ({len(rejected)} quarantined)")
+    if columns.id is None:  # derived ids carry the split, so a pool and an eval set never collide
+        records = [{**r, "id": f"{split}-{r['id']}"} for r in records]
     table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
     return LoadResult(
         table=table.replace_schema_metadata({b"source": spec.encode()}),
@@ -129,28 +131,30 @@ def load_records(
 
 
 def check_disjoint(pool: pa.Table, eval: pa.Table) -> None:  # noqa: A002 - the public name
-    """Refuse an eval set that shares ids with the pool: accuracy on items the model was
-    trained on would overstate what the curriculum achieved."""
-    pool_rows = dict(zip(pool.column("id").to_pylist(), pool.column("row").to_pylist()))
-    shared = [
-        (rid, row)
-        for rid, row in zip(eval.column("id").to_pylist(), eval.column("row").to_pylist())
-        if rid in pool_rows
-    ]
-    if not shared:
-        return
+    """Refuse an eval set that shares ids or question texts with the pool: accuracy on items
+    the model was trained on would overstate what the curriculum achieved."""
     eval_source, pool_source = _source_of(eval), _source_of(pool)
-    problems = [
-        RowProblem(eval_source, row, "id", f"id {rid!r} is also in the pool {pool_source} (row {pool_rows[rid]})")
-        for rid, row in shared
-    ]
-    names = ", ".join(repr(rid) for rid, _ in shared[:_SHOWN_IDS])
-    more = f" ... and {len(shared) - _SHOWN_IDS} more" if len(shared) > _SHOWN_IDS else ""
+    problems: list[RowProblem] = []
+    for field, key in (("id", str), ("question", _normalised)):
+        pool_rows = {key(v): row for v, row in zip(pool.column(field).to_pylist(), pool.column("row").to_pylist())}
+        problems += [
+            RowProblem(eval_source, row, field, f"{field} {value!r:.80} is also in the pool {pool_source} (row {pool_rows[key(value)]})")
+            for value, row in zip(eval.column(field).to_pylist(), eval.column("row").to_pylist())
+            if key(value) in pool_rows
+        ]
+    if not problems:
+        return
+    shown = "\n".join(f"  {p}" for p in problems[:_SHOWN_IDS])
+    more = f"\n  ... and {len(problems) - _SHOWN_IDS} more" if len(problems) > _SHOWN_IDS else ""
     raise DataError(
-        f"{eval_source}: {len(shared)} eval id(s) also in the pool {pool_source}: {names}{more}",
+        f"{eval_source}: {len(problems)} eval item(s) also in the pool {pool_source}:\n{shown}{more}",
         problems,
         hint="an eval set must be held out: remove these items from one of the two sources",
     )
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 # --- sources -------------------------------------------------------------------------
@@ -445,7 +449,11 @@ def _parse_answer(raw: dict, column: str, choices: list[str] | None) -> int:
 
 def _answer_index(value: Any) -> int:
     """0-based int (also an integral float or a digit string, as CSV and pandas store them)
-    or a letter A-J / a-j."""
+    or a letter A-J / a-j; a one-element list (AGIEval's JEC-QA `gold`) holds one of these."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise _Invalid(f"multi-answer questions are not supported (got {len(value)} answers)")
+        return _answer_index(value[0])
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():

@@ -27,7 +27,7 @@ _T = TypeVar("_T")
 
 POOL_SIZE = 2000
 EVAL_SIZE = 300
-MAX_QUESTION_CHARS = 700
+_MAX_QUESTION_CHARS = 700
 
 _QUESTION = "What is the most likely root cause?"
 
@@ -239,7 +239,7 @@ _EVENTS: dict[str, dict[str, str]] = {
     # --- control plane
     "cpu_high": {
         "huawei_vrp": "%%01DEVM/4/CPU_HIGH(t)[{seq}]:CPU usage {cpu}% over 90%; {n}k pps sent to CPU.",
-        "cisco_ios": "%SYS-1-CPURISINGTHRESHOLD: Threshold: Total CPU Utilization(Total/Intr): {cpu}%/{n}%",
+        "cisco_ios": "%SYS-1-CPURISINGTHRESHOLD: Threshold: Total CPU Utilization(Total/Intr): {cpu}%/{cpu_intr}%",
         "juniper_junos": "chassisd[{pid}]: RE_CPU_HIGH: Routing Engine CPU {cpu}% busy, over 90%",
     },
     "copp_drops": {
@@ -481,6 +481,7 @@ def _values(rng: random.Random, vendor: str, split: str) -> dict[str, str | int]
         "temp": rng.randint(68, 88),
         "temp_th": rng.choice((60, 65)),
         "cpu": rng.randint(92, 100),
+        "cpu_intr": rng.randint(35, 85),
         "user": rng.choice(_ADMINS),
         "admin": rng.choice(_ADMINS),
         "nbr": f"{rng.choice(spec['sites'])}-AG{rng.randint(1, 99):02d}",
@@ -517,7 +518,8 @@ def _question(rng: random.Random, vendor: str, category: str, split: str) -> str
         events.insert(rng.randint(0, len(events)), (key, True))
 
     lo, hi = spec["months"]
-    t = datetime(2025, rng.randint(lo, hi), rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59))
+    month, day = rng.randint(lo, hi), rng.randint(1, 28)
+    t = datetime(2025, month, day, rng.randint(0, 23), rng.randint(0, 59))
     seq = rng.randint(1, 60)
     lines: list[tuple[str, bool]] = []
     for k, (key, noise) in enumerate(events):
@@ -534,7 +536,7 @@ def _question(rng: random.Random, vendor: str, category: str, split: str) -> str
         return "\n".join([header, *(line for line, _ in lines), _QUESTION])
 
     text = render()
-    while len(text) > MAX_QUESTION_CHARS and any(noise for _, noise in lines):
+    while len(text) > _MAX_QUESTION_CHARS and any(noise for _, noise in lines):
         last_noise = max(k for k, (_, noise) in enumerate(lines) if noise)
         del lines[last_noise]
         text = render()

@@ -15,6 +15,7 @@ NOT_FINISHED = "not finished"
 def resume_point(store: RunStore, intervals: int) -> tuple[int, list[str]]:
     """(first interval to run, messages for the user about anything set aside)."""
     store.verify_run_files()
+    store.remove_stale_temp_files()
     notes: list[str] = []
     for interval in range(intervals):
         problem = store.interval_problem(interval)

@@ -19,8 +19,12 @@ from edco.errors import StoreError
 
 
 class RunLock:
+    """Held for a whole `edco run`/`resume`; lives beside the run so a refused start creates no run folder."""
+
     def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / "lock"
+        run_dir = Path(run_dir)
+        self.run_name = run_dir.name
+        self.path = run_dir.parent / ".locks" / f"{run_dir.name}.lock"
         self._fd: int | None = None
 
     def __enter__(self) -> "RunLock":
@@ -38,7 +42,7 @@ class RunLock:
             holder = _read_holder(fd)
             os.close(fd)
             raise StoreError(
-                f"run {self.path.parent.name} is already running (pid {holder.get('pid', '?')} on host "
+                f"run {self.run_name} is already running (pid {holder.get('pid', '?')} on host "
                 f"{holder.get('host', '?')}, lock {self.path})",
                 hint="wait for it to finish, or stop that process first",
             ) from None

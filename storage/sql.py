@@ -27,7 +27,7 @@ SELECT s.run, s.interval,
        count(*) AS selected,
        count(*) FILTER (WHERE f.first_interval = s.interval) AS new,
        count(p.sample_id) AS retained,
-       count(*) FILTER (WHERE f.first_interval < s.interval AND p.sample_id IS NULL) AS returning
+       count(*) FILTER (WHERE f.first_interval < s.interval AND p.sample_id IS NULL) AS returned
 FROM sel s
 JOIN first_seen f ON f.run = s.run AND f.sample_id = s.sample_id
 LEFT JOIN sel p ON p.run = s.run AND p.sample_id = s.sample_id AND p.interval = s.interval - 1

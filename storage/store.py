@@ -206,6 +206,13 @@ class RunStore:
             return False
         return True
 
+    def remove_stale_temp_files(self) -> int:
+        """Temp files of writers killed before their rename; safe because we hold the run lock."""
+        stale = list(self.run_dir.glob(".*.tmp")) + list(self.run_dir.glob("interval_*/.*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def set_aside(self, interval: int, reason: str) -> Path:
         """Move a damaged interval out of the way; nothing is deleted."""
         target = self.run_dir / "damaged" / f"{self.interval_dir(interval).name}-{int(time.time() * 1000)}"

@@ -12,6 +12,7 @@ def _select(store, cfg, interval, clock):  # noqa: ANN001 - a tasks.stage.StageB
     scores = store.read_table(interval, "score")
     n = resolve_top_n(cfg.selection.top_n, len(scores), cfg.training.epochs, cfg.curriculum.intervals)
     ranked = rank_and_select(scores, cfg.selection.strategy, n, derive_seed(cfg.seed, interval, "select"))
+    clock.progress(1, 1)
     ranked = ranked.add_column(0, "interval", pa.array([interval] * len(ranked), pa.int32()))
     ranked = ranked.add_column(0, "run", pa.array([store.name] * len(ranked), pa.string()))
     return store.write_table(interval, "select", ranked, clock.seconds())

@@ -205,9 +205,9 @@ def test_column_map_renames_dict_choices_and_derived_ids(tmp_path: Path) -> None
     columns = ColumnMap(id=None, question="stem", choices="options", answer="label", category="topic")
     table = load_records(str(write(tmp_path / "medqa.jsonl", jsonl(*rows))), columns).table
     assert table.to_pylist() == [
-        {"id": "row-1", "question": "Dose?", "choices": ["1 mg", "2 mg", "5 mg"], "answer": 2, "category": "pharm",
+        {"id": "pool-row-1", "question": "Dose?", "choices": ["1 mg", "2 mg", "5 mg"], "answer": 2, "category": "pharm",
          "row": 1},
-        {"id": "row-2", "question": "Organ?", "choices": ["Liver", "Skin"], "answer": 0, "category": None, "row": 2},
+        {"id": "pool-row-2", "question": "Organ?", "choices": ["Liver", "Skin"], "answer": 0, "category": None, "row": 2},
     ]
 
 
@@ -289,10 +289,18 @@ def test_check_disjoint(tmp_path: Path) -> None:
     eval_ = load_records(str(write(tmp_path / "eval.jsonl", jsonl(rec(id="e1"), rec(id="q2")))), DEFAULT).table
     with pytest.raises(DataError) as caught:
         check_disjoint(pool, eval_)
-    expected = f"{tmp_path / 'eval.jsonl'}: 1 eval id(s) also in the pool {tmp_path / 'pool.jsonl'}: 'q2'"
-    assert str(caught.value) == expected
-    assert [(p.row, p.field) for p in caught.value.problems] == [(2, "id")]
-    check_disjoint(pool, eval_.slice(0, 1))
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'eval.jsonl'}: ") and f"also in the pool {tmp_path / 'pool.jsonl'}" in message
+    assert (2, "id") in [(p.row, p.field) for p in caught.value.problems]
+    assert "id 'q2' is also in the pool" in message
+
+
+def test_check_disjoint_catches_the_same_question_under_another_id(tmp_path: Path) -> None:
+    pool = load_records(str(write(tmp_path / "pool.jsonl", jsonl(rec(id="p1", question="Why  is the link DOWN?")))), DEFAULT).table
+    eval_ = load_records(str(write(tmp_path / "eval.jsonl", jsonl(rec(id="e1", question="why is the link down?")))), DEFAULT).table
+    with pytest.raises(DataError) as caught:
+        check_disjoint(pool, eval_)
+    assert [(p.row, p.field) for p in caught.value.problems] == [(1, "question")]
 
 
 @pytest.mark.parametrize("split", ["pool", "eval"])

@@ -1,0 +1,29 @@
+# Two entry points (README Quickstart): `make demo` and `make test`. Each creates or
+# updates the virtual environment it needs. torch is pinned to the CPU wheel first, so
+# the project's range does not pull a multi-GB CUDA build.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PIP_QUIET := { grep -v '^WARNING: Location' || true; }
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: demo test install clean-runs
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | $(PIP_QUIET)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | $(PIP_QUIET)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/edco run configs/demo.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,119 @@
+"""SIGKILL at every stage boundary and mid-stage of intervals 1 and 2, then `edco resume`.
+
+One run is killed at each fault point in turn (each resume dies at the next point), so
+every point's recovery is exercised; the final tables, checkpoints and metrics must equal
+an uninterrupted run with the same seed, and MLflow must hold one run with one value per
+metric step.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from edco.config import parse_config
+from storage import tracking
+from storage.store import STAGES, RunStore
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+
+POINTS = [
+    "score.start", "score.mid", "score.write", "score.end",
+    "select.start", "select.mid", "select.write", "select.end",
+    "train.start", "train.mid", "checkpoint.write", "train.end",
+    "evaluate.start", "evaluate.mid", "metrics.write", "evaluate.end",
+    "manifest.write", "seal.end", "mlflow.log",
+]
+KILLS = [f"{point}@{interval}" for interval in (1, 2) for point in POINTS]
+
+
+class Zygote:
+    def __init__(self, api_url: str, log: Path) -> None:
+        import os
+
+        env = {**os.environ, "PREFECT_API_URL": api_url}
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.cli_zygote"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True, env=env, cwd=Path(__file__).parent.parent,
+        )
+        assert json.loads(self.proc.stdout.readline()) == {"ready": True}
+
+    def run(self, argv: list[str], **env: str) -> dict:
+        self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "log": str(self.log)}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def zygote(prefect_api, tmp_path_factory):
+    z = Zygote(prefect_api, tmp_path_factory.mktemp("logs") / "children.log")
+    yield z
+    z.close()
+
+
+def write_config(path: Path, model_dir: Path, root: Path) -> Path:
+    path.write_text(yaml.safe_dump(tiny_config(model_dir, root, **{"curriculum.intervals": 3})))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(zygote, tiny_model_dir, tmp_path_factory):
+    base = tmp_path_factory.mktemp("reference")
+    config = write_config(base / "run.yaml", tiny_model_dir, base / "store")
+    assert zygote.run(["run", str(config)]) == {"code": 0, "signal": None}
+    return RunStore(base / "store" / "tiny")
+
+
+def assert_same_results(store: RunStore, reference: RunStore) -> None:
+    for interval in range(3):
+        got, want = store.read_table(interval, "select"), reference.read_table(interval, "select")
+        assert got.drop(["score"]).equals(want.drop(["score"]))
+        assert got["score"].to_pylist() == pytest.approx(want["score"].to_pylist(), abs=1e-6)
+        strip = lambda m: {k: v for k, v in m.items() if not k.endswith("_seconds")}  # noqa: E731
+        assert strip(store.metrics(interval)) == strip(reference.metrics(interval))
+    final_got = load_file(str(store.stage_path(2, "train")))
+    final_want = load_file(str(reference.stage_path(2, "train")))
+    assert final_got.keys() == final_want.keys()
+    for key in final_got:
+        assert (final_got[key] - final_want[key]).abs().max().item() <= 1e-6, key
+
+
+def test_sigkill_at_every_fault_point_then_resume_matches_uninterrupted_run(zygote, reference, tiny_model_dir, tmp_path):
+    config = write_config(tmp_path / "run.yaml", tiny_model_dir, tmp_path / "store")
+    root = str(tmp_path / "store")
+    first = zygote.run(["run", str(config)], EDCO_KILL_AT=KILLS[0])
+    assert first == {"code": None, "signal": signal.SIGKILL}, KILLS[0]
+    for point in KILLS[1:]:
+        outcome = zygote.run(["resume", "tiny", "--root", root], EDCO_KILL_AT=point)
+        assert outcome == {"code": None, "signal": signal.SIGKILL}, f"{point} was never reached"
+    assert zygote.run(["resume", "tiny", "--root", root]) == {"code": 0, "signal": None}
+
+    store = RunStore(tmp_path / "store" / "tiny")
+    assert_same_results(store, reference)
+    log = store.stage_log()
+    finished = [(e["interval"], e["stage"]) for e in log if e["event"] == "finished"]
+    assert sorted(finished) == sorted((i, s) for i in range(3) for s in STAGES), "a finished stage was recomputed"
+    assert all(e["interval"] != 0 for e in log if e["event"] == "started" and e["pid"] != log[0]["pid"])
+    assert not list((tmp_path / "store" / "tiny").glob("interval_*/.*.tmp")), "stale temp files were left"
+
+    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path / "store"))
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking.tracking_uri(cfg))
+    runs = client.search_runs([client.get_experiment_by_name("edco").experiment_id])
+    assert len(runs) == 1, "resume must log into the same MLflow run"
+    for key in tracking.INTERVAL_METRICS:
+        assert [step for step, _ in tracking.metric_history(cfg, runs[0].info.run_id, key)] == [0, 1, 2], key

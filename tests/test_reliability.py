@@ -1,0 +1,220 @@
+"""Corrupted files, retries, locks, concurrent runs and security defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edco.cli import main
+from edco.config import ModelConfig, parse_config
+from edco.errors import ConfigError, ModelError, StoreError
+from flows.curriculum import run_curriculum
+from storage.lock import RunLock
+from storage.sql import query
+from storage.store import RunStore
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_model_dir, prefect_api, tmp_path_factory):
+    root = tmp_path_factory.mktemp("finished")
+    store, metrics = run_curriculum(parse_config(tiny_config(tiny_model_dir, root)))
+    return store
+
+
+def copy_store(store: RunStore, target: Path) -> RunStore:
+    shutil.copytree(store.run_dir.parent, target)
+    return RunStore(target / store.name)
+
+
+def same_tables(a: RunStore, b: RunStore) -> bool:
+    return all(a.read_table(i, "select").equals(b.read_table(i, "select")) for i in range(2))
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "interval, name, damage, first_rerun",
+    [
+        (1, "checkpoint.safetensors", truncate, 1),
+        (1, "metrics.json", truncate, 1),
+        (0, "scores.parquet", flip_byte, 0),
+        (0, "manifest.json", truncate, 0),
+    ],
+)
+def test_corrupted_file_is_detected_and_the_run_resumes_from_the_last_intact_interval(
+    finished, tmp_path, caplog, interval, name, damage, first_rerun
+):
+    store = copy_store(finished, tmp_path / "store")
+    damage(store.interval_dir(interval) / name)
+    run_curriculum(store.config())
+    assert same_tables(store, finished)
+    assert f"resuming from interval {first_rerun}" in caplog.text
+    set_aside = sorted(p.name.split("-")[0] for p in (store.run_dir / "damaged").iterdir())
+    assert set_aside == [f"interval_{i:03d}" for i in range(first_rerun, 2)]  # kept, not deleted
+    reran = {e["interval"] for e in store.stage_log()[len(finished.stage_log()):] if e["event"] == "started"}
+    assert reran == set(range(first_rerun, 2))
+
+
+def test_transient_error_is_retried_and_the_retry_is_logged(tiny_model_dir, prefect_api, tmp_path, caplog, monkeypatch):
+    monkeypatch.setenv("EDCO_FAIL_AT", "score.mid@0")
+    monkeypatch.setenv("EDCO_FAIL_ONCE_FILE", str(tmp_path / "failed-once"))
+    store, _ = run_curriculum(parse_config(tiny_config(tiny_model_dir, tmp_path / "store", **{"curriculum.intervals": 1})))
+    assert "injected fault at score.mid@0" in caplog.text and "Retry 1/2" in caplog.text
+    events = [(e["stage"], e["event"]) for e in store.stage_log() if e["interval"] == 0 and e["stage"] == "score"]
+    assert events == [("score", "started"), ("score", "started"), ("score", "finished")]
+
+
+def test_only_io_errors_are_retried():
+    from prefect.states import Failed
+
+    from edco.errors import DataError
+    from tasks.stage import is_transient
+
+    assert is_transient(None, None, Failed(data=OSError("disk hiccup")))
+    assert not is_transient(None, None, Failed(data=DataError("bad row")))
+    assert not is_transient(None, None, Failed(data=KeyError("a bug")))
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from storage.lock import RunLock
+lock = RunLock(Path(sys.argv[1])).__enter__()
+print("locked", flush=True)
+if sys.argv[2] == "die":
+    import os, signal
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(120)
+"""
+
+
+def hold_lock(run_dir: Path, mode: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir), mode], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parent.parent)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_second_writer_is_refused_naming_the_holder(finished, tmp_path, capsys):
+    store = copy_store(finished, tmp_path / "store")
+    holder = hold_lock(store.run_dir, "hold")
+    try:
+        assert main(["resume", store.name, "--root", str(store.run_dir.parent)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid}" in err and socket.gethostname() in err and "already running" in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
+    holder = hold_lock(tmp_path / "run", "die")
+    assert holder.wait() == -signal.SIGKILL
+    with RunLock(tmp_path / "run") as lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+
+
+def test_two_runs_side_by_side_and_sql_while_writing(finished, tiny_model_dir, prefect_api, tmp_path):
+    root = tmp_path / "store"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    procs = []
+    for name, seed in (("tiny", 7), ("other", 8)):
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump(tiny_config(tiny_model_dir, root, run_name=name, seed=seed)))
+        procs.append(subprocess.Popen([sys.executable, "-m", "edco.cli", "run", str(config)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    reads = 0
+    while any(p.poll() is None for p in procs):
+        query(root, "SELECT run, interval, count(*) FROM scores GROUP BY ALL")  # never sees a half file
+        reads += 1
+        time.sleep(0.2)
+    assert [p.wait() for p in procs] == [0, 0], [p.stderr.read()[-2000:] for p in procs]
+    assert reads > 0
+    assert same_tables(RunStore(root / "tiny"), finished)  # untouched by the run beside it
+    runs = query(root, "SELECT DISTINCT run FROM scores ORDER BY run").to_pylist()
+    assert runs == [{"run": "other"}, {"run": "tiny"}]
+    for name in ("tiny", "other"):
+        assert set(RunStore(root / name).read_table(1, "select")["run"].to_pylist()) == {name}
+
+
+def test_config_change_between_run_and_resume_is_refused_with_a_diff(finished, tmp_path, capsys):
+    store = copy_store(finished, tmp_path / "store")
+    before = {p: p.stat().st_mtime_ns for p in store.run_dir.rglob("*")}
+    data = yaml.safe_load((store.run_dir / "config.yaml").read_text())
+    data["training"]["lr"] = 0.5
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(data))
+    assert main(["resume", store.name, "--root", str(store.run_dir.parent), "--config", str(changed)]) == 2
+    err = capsys.readouterr().err
+    assert "different config" in err and "training.lr: 0.001 -> 0.5" in err and "--force" in err
+    assert {p: p.stat().st_mtime_ns for p in store.run_dir.rglob("*")} == before  # nothing touched
+    with pytest.raises(ConfigError):
+        run_curriculum(parse_config(data).with_root(store.run_dir.parent))
+
+
+def test_ui_binds_to_loopback_by_default(tmp_path):
+    from edco.cli import mlflow_ui_command
+
+    (tmp_path / "mlflow.db").write_text("")
+    command = mlflow_ui_command(tmp_path, "127.0.0.1", 5000)
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    import inspect
+
+    from edco.cli import ui
+
+    assert inspect.signature(ui).parameters["host"].default == "127.0.0.1"
+
+
+def test_checkpoints_are_never_unpickled(tiny_model_dir, tmp_path):
+    import torch
+
+    from edco.models import load_model
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.save({"w": Evil()}, tmp_path / "checkpoint.safetensors")
+    with pytest.raises(Exception):
+        load_model(ModelConfig(name=str(tiny_model_dir)), tmp_path / "checkpoint.safetensors")
+    assert not marker.exists()
+
+
+def test_remote_code_is_off_by_default_and_unknown_models_are_refused():
+    assert ModelConfig().trust_remote_code is False
+    with pytest.raises(ModelError, match="unknown model name"):
+        load_model_named("definitely not a model")
+
+
+def load_model_named(name: str):
+    from edco.models import load_model
+
+    return load_model(ModelConfig(name=name))
+
+
+def test_store_refuses_a_run_whose_frozen_data_changed(finished, tmp_path):
+    store = copy_store(finished, tmp_path / "store")
+    flip_byte(store.run_dir / "pool.parquet")
+    with pytest.raises(StoreError, match="pool.parquet: missing or corrupted"):
+        run_curriculum(store.config())
