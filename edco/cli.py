@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from edco.errors import EdcoError
 
@@ -37,9 +37,14 @@ def _root(root: Path | None) -> Path:
     return root if root is not None else default_root()
 
 
-def _quiet_prefect() -> None:
-    # Prefect's temporary local API otherwise logs a telemetry SQLite error on every start.
+def _quiet_libraries() -> None:
+    # Prefect's temporary local API otherwise logs a telemetry SQLite error on every start,
+    # and every stage's model load would draw a progress bar into the flow's log.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 @app.callback()
@@ -79,7 +84,7 @@ def resume(
 
 
 def _execute(cfg, force: bool) -> None:  # noqa: ANN001 - EdcoConfig, imported lazily
-    _quiet_prefect()
+    _quiet_libraries()
     from flows.curriculum import run_curriculum
     from storage.tracking import tracking_uri
 
@@ -178,13 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             errors.print(f"hint: {exc.hint}", markup=False, highlight=False)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except typer.Abort:
+        return 130
+    except TyperException as exc:  # usage errors (typer's vendored click exceptions)
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        return 130
     return 0
 
 

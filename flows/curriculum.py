@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from edco.config import EdcoConfig, config_diff
+from edco.config import EdcoConfig, config_diff, load_config
 from edco.data import check_disjoint, load_records
 from edco.errors import ConfigError
 from edco.faults import fault_point
@@ -91,3 +91,9 @@ def run_curriculum(cfg: EdcoConfig, force: bool = False) -> tuple[RunStore, list
     with RunLock(run_dir):
         store = create_or_check(cfg, force)
         return store, curriculum(str(store.run_dir))
+
+
+@flow(name="edco-run")
+def edco_run(config_path: str, force: bool = False) -> list[dict[str, Any]]:
+    """Deployment entry point (prefect.yaml): a whole run from a config file."""
+    return run_curriculum(load_config(config_path), force)[1]

@@ -12,6 +12,8 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -63,3 +65,15 @@ def _read_holder(fd: int) -> dict:
         return json.loads(os.pread(fd, 4096, 0) or b"{}")
     except ValueError:
         return {}
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Block until no other process holds `path`: for short critical sections across runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from edco.config import EdcoConfig, flatten
 from edco.faults import fault_point
+from storage.lock import exclusive
 from storage.store import RunStore
 
 INTERVAL_METRICS = (
@@ -41,7 +42,16 @@ def _experiment_id(client: MlflowClient, cfg: EdcoConfig) -> str:
 
 
 def ensure_run(store: RunStore, cfg: EdcoConfig) -> str:
-    """The MLflow run id of this curriculum run, creating the MLflow run on first call."""
+    """The MLflow run id of this curriculum run, creating the MLflow run on first call.
+
+    Serialised across processes: two runs starting in a fresh store would otherwise both
+    create the SQLite schema (and the experiment) at once.
+    """
+    with exclusive(Path(cfg.storage.root) / ".locks" / "mlflow.lock"):
+        return _find_or_create_run(store, cfg)
+
+
+def _find_or_create_run(store: RunStore, cfg: EdcoConfig) -> str:
     client = _client(cfg)
     experiment_id = _experiment_id(client, cfg)
     uid = store.info()["uid"]

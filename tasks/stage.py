@@ -7,9 +7,13 @@ own derived seed and is recorded in the run's audit trail.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
 
 from edco.config import EdcoConfig
 from edco.entropy import Progress
@@ -27,15 +31,28 @@ class StageClock:
 
     def __init__(self, stage: str, interval: int) -> None:
         self.stage, self.interval, self.start = stage, interval, time.perf_counter()
-        self._mid_passed = False
+        self._quarter = 0
+        self._logger = _logger()
 
     def seconds(self) -> float:
         return time.perf_counter() - self.start
 
     def progress(self, done: int, total: int) -> None:
-        if not self._mid_passed and 2 * done >= total:
-            self._mid_passed = True
+        """Logs each completed quarter of the stage; halfway is the mid-stage fault point."""
+        quarter = 4 * done // max(total, 1)
+        if quarter <= self._quarter:
+            return
+        if self._quarter < 2 <= quarter:
             fault_point(f"{self.stage}.mid@{self.interval}")
+        self._quarter = quarter
+        self._logger.info("interval %d %s: %d/%d (%.0f s)", self.interval, self.stage, done, total, self.seconds())
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:  # called outside a Prefect run, e.g. through task.fn()
+        return logging.getLogger("edco.tasks")
 
 
 def run_stage(run_dir: str, interval: int, stage: str, body: StageBody) -> str:

@@ -53,3 +53,19 @@ def test_unreadable_or_non_mapping_config(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="must be a YAML mapping"):
         load_config(tmp_path / "list.yaml")
+
+
+@pytest.mark.parametrize("path", ["configs/demo.yaml", "configs/medqa-qwen3-4b.yaml", "configs/jecqa-llama3.2-3b.yaml"])
+def test_shipped_configs_validate(path):
+    assert load_config(path).run_name
+
+
+def test_prefect_yaml_deployments_point_at_a_real_flow_and_config():
+    import yaml
+    from prefect.flows import load_flow_from_entrypoint
+
+    spec = yaml.safe_load(open("prefect.yaml"))
+    for deployment in spec["deployments"]:
+        flow = load_flow_from_entrypoint(deployment["entrypoint"])
+        assert flow.name == "edco-run"
+        assert load_config(deployment["parameters"]["config_path"]).run_name

@@ -147,7 +147,7 @@ def test_two_runs_side_by_side_and_sql_while_writing(finished, tiny_model_dir, p
         query(root, "SELECT run, interval, count(*) FROM scores GROUP BY ALL")  # never sees a half file
         reads += 1
         time.sleep(0.2)
-    assert [p.wait() for p in procs] == [0, 0], [p.stderr.read()[-2000:] for p in procs]
+    assert [p.wait() for p in procs] == [0, 0], "\n".join(p.stderr.read()[-3000:] for p in procs)
     assert reads > 0
     assert same_tables(RunStore(root / "tiny"), finished)  # untouched by the run beside it
     runs = query(root, "SELECT DISTINCT run FROM scores ORDER BY run").to_pylist()
