@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,12 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from edco.config import LoraConfig, ModelConfig
 from edco.errors import ModelError
@@ -104,8 +108,16 @@ def _load_gguf(gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     return fresh, tokenizer
 
 
+def _pretrained(auto_class: type, cfg: ModelConfig, **kwargs: object) -> object:
+    source = resolve(cfg.name)
+    try:
+        return auto_class.from_pretrained(source, trust_remote_code=cfg.trust_remote_code, **kwargs)
+    except Exception as exc:  # hub/network/format errors all mean the same to a user
+        raise ModelError(f"cannot load model '{cfg.name}' from {source}: {exc}") from None
+
+
 def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
-    tokenizer = AutoTokenizer.from_pretrained(resolve(cfg.name), trust_remote_code=cfg.trust_remote_code)
+    tokenizer = _pretrained(AutoTokenizer, cfg)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends on the right
@@ -114,14 +126,7 @@ def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
 
 def load_model(cfg: ModelConfig, checkpoint: Path | None = None) -> PreTrainedModel:
     """The base model, with LoRA adapters when configured, with a checkpoint's weights on top."""
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            resolve(cfg.name), dtype=torch.float32, trust_remote_code=cfg.trust_remote_code
-        )
-    except ModelError:
-        raise
-    except Exception as exc:  # hub/network/format errors all mean the same to a user
-        raise ModelError(f"cannot load model '{cfg.name}': {exc}") from None
+    model = _pretrained(AutoModelForCausalLM, cfg, dtype=torch.float32)
     if cfg.lora is not None:
         model = _with_lora(model, cfg.lora)
     if checkpoint is not None:

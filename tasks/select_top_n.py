@@ -4,7 +4,8 @@ import pyarrow as pa
 from prefect import task
 
 from edco.seeds import derive_seed
-from edco.selection import resolve_top_n, select_top_n as rank_and_select
+from edco.selection import resolve_top_n
+from edco.selection import select_top_n as rank_and_select
 from tasks.stage import RETRIES, run_stage
 
 

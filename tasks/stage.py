@@ -16,7 +16,6 @@ from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
 from edco.config import EdcoConfig
-from edco.entropy import Progress
 from edco.errors import EdcoError
 from edco.faults import fault_point
 from edco.seeds import derive_seed, seed_everything

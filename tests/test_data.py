@@ -11,7 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from edco.config import ColumnMap
-from edco.data import RECORD_SCHEMA, _split_hf_spec, check_disjoint, letter, load_records
+from edco.data import (
+    RECORD_SCHEMA,
+    _split_hf_spec,
+    check_disjoint,
+    letter,
+    load_records,
+)
 from edco.errors import DataError
 
 DEFAULT = ColumnMap()

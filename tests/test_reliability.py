@@ -186,6 +186,7 @@ def test_ui_binds_to_loopback_by_default(tmp_path):
 
 def test_checkpoints_are_never_unpickled(tiny_model_dir, tmp_path):
     import torch
+    from safetensors import SafetensorError
 
     from edco.models import load_model
 
@@ -196,21 +197,17 @@ def test_checkpoints_are_never_unpickled(tiny_model_dir, tmp_path):
             return (Path.touch, (marker,))
 
     torch.save({"w": Evil()}, tmp_path / "checkpoint.safetensors")
-    with pytest.raises(Exception):
+    with pytest.raises(SafetensorError):
         load_model(ModelConfig(name=str(tiny_model_dir)), tmp_path / "checkpoint.safetensors")
     assert not marker.exists()
 
 
 def test_remote_code_is_off_by_default_and_unknown_models_are_refused():
-    assert ModelConfig().trust_remote_code is False
-    with pytest.raises(ModelError, match="unknown model name"):
-        load_model_named("definitely not a model")
-
-
-def load_model_named(name: str):
     from edco.models import load_model
 
-    return load_model(ModelConfig(name=name))
+    assert ModelConfig().trust_remote_code is False
+    with pytest.raises(ModelError, match="unknown model name"):
+        load_model(ModelConfig(name="definitely not a model"))
 
 
 def test_store_refuses_a_run_whose_frozen_data_changed(finished, tmp_path):
@@ -218,3 +215,18 @@ def test_store_refuses_a_run_whose_frozen_data_changed(finished, tmp_path):
     flip_byte(store.run_dir / "pool.parquet")
     with pytest.raises(StoreError, match="pool.parquet: missing or corrupted"):
         run_curriculum(store.config())
+
+
+def test_forced_config_change_extends_a_finished_run_without_touching_it(finished, tmp_path, capsys):
+    store = copy_store(finished, tmp_path / "store")
+    kept = {p: p.stat().st_mtime_ns for p in store.run_dir.glob("interval_00[01]/*")}
+    data = yaml.safe_load((store.run_dir / "config.yaml").read_text())
+    data["curriculum"]["intervals"] = 3
+    changed = tmp_path / "more.yaml"
+    changed.write_text(yaml.safe_dump(data))
+    args = ["resume", store.name, "--root", str(store.run_dir.parent), "--config", str(changed), "--force"]
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in store.run_dir.glob("interval_00[01]/*")} == kept
+    assert store.interval_problem(2) is None
+    assert store.info()["previous_config_hashes"] == [finished.info()["config_hash"]]
+    assert store.config().curriculum.intervals == 3

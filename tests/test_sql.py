@@ -78,3 +78,9 @@ def test_cli_sql_formats(store, capsys):
     assert capsys.readouterr().out.splitlines() == ['"interval","new"', "0,3", "1,1", "2,1"]
     assert main(["sql", "--root", str(store), "DROP VIEW scores"]) == 2
     assert "refused: DROP statements are not allowed" in capsys.readouterr().err
+
+
+def test_root_defaults_to_the_edco_root_variable(store, monkeypatch, capsys):
+    monkeypatch.setenv("EDCO_ROOT", str(store))
+    assert main(["sql", "--format", "json", "SELECT count(*) AS n FROM scores"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 18}]
