@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -19,10 +19,13 @@ from typer.exceptions import TyperException
 
 from edco.errors import EdcoError
 
+if TYPE_CHECKING:  # the CLI imports heavy modules only inside the command that needs them
+    from edco.config import EdcoConfig
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Entropy-based Dynamic Curriculum Orchestration.")
 data_app = typer.Typer(no_args_is_help=True, help="Data utilities.")
 app.add_typer(data_app, name="data")
-console = Console()
+console = Console(soft_wrap=True)  # long command lines stay copy-pasteable
 errors = Console(stderr=True)
 _state = {"debug": False}
 
@@ -83,7 +86,7 @@ def resume(
     _execute(cfg, force)
 
 
-def _execute(cfg, force: bool) -> None:  # noqa: ANN001 - EdcoConfig, imported lazily
+def _execute(cfg: EdcoConfig, force: bool) -> None:
     _quiet_libraries()
     from flows.curriculum import run_curriculum
     from storage.tracking import tracking_uri

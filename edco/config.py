@@ -70,7 +70,7 @@ class ColumnMap(_Section):
 
 class DataConfig(_Section):
     pool: str = Field("demo", description="'demo', a .jsonl/.json/.csv/.parquet file, or 'hf:<id or dir>[:split]'.")
-    eval: str = Field("demo", description="Held-out set, same forms as `pool`; must share no id with the pool.")
+    eval: str = Field("demo", description="Held-out set, same forms as `pool`; must share no id or question with the pool.")
     limit: int | None = Field(None, ge=1, description="Use only the first N pool items.")
     eval_limit: int | None = Field(None, ge=1, description="Use only the first N eval items.")
     columns: ColumnMap = Field(default_factory=ColumnMap, description="Column mapping for user files.")

@@ -43,8 +43,8 @@ def write_json(path: Path, obj: Any, fault: str = "") -> Path:
 
 
 def write_parquet(path: Path, table: pa.Table, metadata: dict[str, str] | None = None, fault: str = "") -> Path:
-    if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    if metadata is not None:  # a stage output describes itself, not the table it was derived from
+        table = table.replace_schema_metadata(metadata)
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp), fault)
 
 

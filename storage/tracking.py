@@ -85,8 +85,12 @@ def log_interval(store: RunStore, cfg: EdcoConfig, run_id: str, interval: int) -
 
 
 def finish_run(store: RunStore, cfg: EdcoConfig, run_id: str, final_interval: int) -> None:
+    """Upload the final checkpoint once per final interval (a run extended with --force uploads
+    its new one; re-entering a finished run uploads nothing) and mark the run finished."""
     client = _client(cfg)
-    client.log_artifact(run_id, str(store.stage_path(final_interval, "train")), "final_checkpoint")
+    if client.get_run(run_id).data.tags.get("edco.final_interval") != str(final_interval):
+        client.log_artifact(run_id, str(store.stage_path(final_interval, "train")), "final_checkpoint")
+        client.set_tag(run_id, "edco.final_interval", str(final_interval))
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 

@@ -1,14 +1,20 @@
+"""Evaluate stage: held-out accuracy plus the interval's diagnostics, gathered into metrics.json."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import pyarrow.compute as pc
 from prefect import task
 
+from edco.config import EdcoConfig
 from edco.evaluation import accuracy, predict_choices
 from edco.models import load_model, load_tokenizer
-from tasks.stage import RETRIES, run_stage
+from storage.store import RunStore
+from tasks.stage import RETRIES, StageClock, run_stage
 
 
-def _evaluate(store, cfg, interval, clock):  # noqa: ANN001 - a tasks.stage.StageBody
+def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
     model = load_model(cfg.model, store.stage_path(interval, "train"))
     eval_set = store.eval_set()
     predictions = predict_choices(model, load_tokenizer(cfg.model), eval_set, cfg.scoring.batch_size, clock.progress)

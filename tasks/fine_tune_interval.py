@@ -1,15 +1,21 @@
+"""Fine-tune stage: SFT on the interval's selection; its checkpoint starts the next interval."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import pyarrow.compute as pc
 from prefect import task
 
+from edco.config import EdcoConfig
 from edco.models import load_model, load_tokenizer, save_weights
 from edco.seeds import derive_seed
 from edco.training import sft
-from tasks.stage import RETRIES, run_stage
+from storage.store import RunStore
+from tasks.stage import RETRIES, StageClock, run_stage
 
 
-def _train(store, cfg, interval, clock):  # noqa: ANN001 - a tasks.stage.StageBody
+def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
     model = load_model(cfg.model, store.model_checkpoint(interval))
     scores = store.read_table(interval, "select")
     chosen = scores.filter(scores["selected"])["sample_id"]

@@ -1,13 +1,19 @@
+"""Score-pool stage: inference entropy of every pool sample under the interval's starting model."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 from prefect import task
 
+from edco.config import EdcoConfig
 from edco.entropy import score_table
 from edco.models import load_model, load_tokenizer
-from tasks.stage import RETRIES, run_stage
+from storage.store import RunStore
+from tasks.stage import RETRIES, StageClock, run_stage
 
 
-def _score(store, cfg, interval, clock):  # noqa: ANN001 - a tasks.stage.StageBody
+def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
     model = load_model(cfg.model, store.model_checkpoint(interval))
     table = score_table(model, load_tokenizer(cfg.model), store.pool(), cfg.scoring, clock.progress)
     return store.write_table(interval, "score", table, clock.seconds())

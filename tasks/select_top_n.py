@@ -1,15 +1,21 @@
+"""Select-top-N stage: rank the scored pool with the configured strategy."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import pyarrow as pa
 from prefect import task
 
+from edco.config import EdcoConfig
 from edco.seeds import derive_seed
 from edco.selection import resolve_top_n
 from edco.selection import select_top_n as rank_and_select
-from tasks.stage import RETRIES, run_stage
+from storage.store import RunStore
+from tasks.stage import RETRIES, StageClock, run_stage
 
 
-def _select(store, cfg, interval, clock):  # noqa: ANN001 - a tasks.stage.StageBody
+def _select(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
     scores = store.read_table(interval, "score")
     n = resolve_top_n(cfg.selection.top_n, len(scores), cfg.training.epochs, cfg.curriculum.intervals)
     ranked = rank_and_select(scores, cfg.selection.strategy, n, derive_seed(cfg.seed, interval, "select"))

@@ -41,6 +41,14 @@ def test_every_interval_writes_scores_checkpoint_metrics_and_manifest(finished_r
     assert (store.run_dir / "config.yaml").exists() and store.info()["config_hash"] == cfg.identity_hash()
 
 
+def test_stage_seconds_in_metrics_match_the_audit_trail(finished_run):
+    _, store, metrics = finished_run
+    logged = {(e["interval"], e["stage"]): e["seconds"] for e in store.stage_log() if e["event"] == "finished"}
+    for m in metrics:
+        for stage in ("score", "select", "train"):
+            assert m[f"{stage}_seconds"] == pytest.approx(logged[(m["interval"], stage)], abs=0.05)
+
+
 def test_duckdb_views_match_the_parquet_files(finished_run):
     _, store, metrics = finished_run
     root = store.run_dir.parent
@@ -64,7 +72,7 @@ def test_mlflow_run_has_one_step_per_interval(finished_run):
 
     client = MlflowClient(tracking.tracking_uri(cfg))
     run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
+    assert run.info.status == "FINISHED" and run.data.tags["edco.final_interval"] == "1"
     assert run.data.params["scoring.mode"] == "prefix"
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"interval_000", "interval_001", "final_checkpoint"} <= artifacts

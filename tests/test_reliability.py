@@ -230,3 +230,11 @@ def test_forced_config_change_extends_a_finished_run_without_touching_it(finishe
     assert store.interval_problem(2) is None
     assert store.info()["previous_config_hashes"] == [finished.info()["config_hash"]]
     assert store.config().curriculum.intervals == 3
+    from mlflow.tracking import MlflowClient
+
+    from storage import tracking
+
+    cfg = store.config()
+    run = MlflowClient(tracking.tracking_uri(cfg)).get_run(tracking.ensure_run(store, cfg))
+    assert run.data.tags["edco.final_interval"] == "2"  # the extended run's final checkpoint was uploaded
+    assert [step for step, _ in tracking.metric_history(cfg, run.info.run_id, "accuracy")] == [0, 1, 2]
