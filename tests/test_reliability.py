@@ -156,13 +156,19 @@ def test_two_runs_side_by_side_and_sql_while_writing(finished, tiny_model_dir, p
         assert set(RunStore(root / name).read_table(1, "select")["run"].to_pylist()) == {name}
 
 
+def frozen_config_with(store: RunStore, tmp_path: Path, section: str, key: str, value: object) -> tuple[Path, dict]:
+    """The run's frozen config with one value changed, written to a new file."""
+    data = yaml.safe_load((store.run_dir / "config.yaml").read_text())
+    data[section][key] = value
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path, data
+
+
 def test_config_change_between_run_and_resume_is_refused_with_a_diff(finished, tmp_path, capsys):
     store = copy_store(finished, tmp_path / "store")
     before = {p: p.stat().st_mtime_ns for p in store.run_dir.rglob("*")}
-    data = yaml.safe_load((store.run_dir / "config.yaml").read_text())
-    data["training"]["lr"] = 0.5
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(data))
+    changed, data = frozen_config_with(store, tmp_path, "training", "lr", 0.5)
     assert main(["resume", store.name, "--root", str(store.run_dir.parent), "--config", str(changed)]) == 2
     err = capsys.readouterr().err
     assert "different config" in err and "training.lr: 0.001 -> 0.5" in err and "--force" in err
@@ -220,10 +226,7 @@ def test_store_refuses_a_run_whose_frozen_data_changed(finished, tmp_path):
 def test_forced_config_change_extends_a_finished_run_without_touching_it(finished, tmp_path, capsys):
     store = copy_store(finished, tmp_path / "store")
     kept = {p: p.stat().st_mtime_ns for p in store.run_dir.glob("interval_00[01]/*")}
-    data = yaml.safe_load((store.run_dir / "config.yaml").read_text())
-    data["curriculum"]["intervals"] = 3
-    changed = tmp_path / "more.yaml"
-    changed.write_text(yaml.safe_dump(data))
+    changed, _ = frozen_config_with(store, tmp_path, "curriculum", "intervals", 3)
     args = ["resume", store.name, "--root", str(store.run_dir.parent), "--config", str(changed), "--force"]
     assert main(args) == 0
     assert {p: p.stat().st_mtime_ns for p in store.run_dir.glob("interval_00[01]/*")} == kept
