@@ -21,12 +21,13 @@ def resume_point(store: RunStore, intervals: int) -> tuple[int, list[str]]:
         problem = store.interval_problem(interval)
         if problem is None:
             continue
-        later = [i for i in range(interval, intervals) if store.interval_dir(i).exists()]
-        for i in later if problem != NOT_FINISHED else later[1:]:
-            reason = problem if i == interval else f"interval {interval} before it is not intact"
-            target = store.set_aside(i, reason)
-            notes.append(f"interval {i}: {reason}; moved to {target}")
+        first_bad = interval + 1 if problem == NOT_FINISHED else interval  # an unfinished interval is resumed in place
+        for i in range(first_bad, intervals):
+            if store.interval_dir(i).exists():
+                reason = problem if i == interval else f"interval {interval} before it is not intact"
+                notes.append(f"interval {i}: {reason}; moved to {store.set_aside(i, reason)}")
         if notes:
-            notes.append(f"resuming from interval {interval}, the last intact one being {interval - 1}")
+            intact = "the intervals before it are intact" if interval else "no interval is intact"
+            notes.append(f"resuming from interval {interval}; {intact}")
         return interval, notes
     return intervals, notes
