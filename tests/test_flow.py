@@ -96,3 +96,26 @@ def test_resume_after_failure_in_last_interval_gives_equal_tables(tiny_model_dir
     assert started.count((0, "score")) == 1 and started.count((0, "train")) == 1  # interval 0 never recomputed
     assert started.count((1, "score")) == 1  # the score stage of interval 1 finished before the fault
     assert json.loads((store.interval_dir(1) / "manifest.json").read_text())["interval"] == 1
+
+
+def test_lora_run_checkpoints_only_the_adapters(tiny_model_dir, prefect_api, tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path, **{"model.lora": {"r": 2, "alpha": 4}, "curriculum.intervals": 1}))
+    store, metrics = run_curriculum(cfg)
+    weights = load_file(str(store.stage_path(0, "train")))
+    assert weights and all("lora_" in key for key in weights)
+    assert 0.0 <= metrics[0]["accuracy"] <= 1.0
+
+
+def test_skip_invalid_quarantines_bad_rows_in_the_run_folder(tiny_model_dir, prefect_api, tmp_path):
+    rows = [{"id": f"p{i}", "question": f"Fan tray {i} failed.", "choices": ["fan", "link"], "answer": i % 2} for i in range(6)]
+    rows.insert(2, {"id": "bad", "question": "No choices here", "choices": ["only one"], "answer": 0})
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = tiny_config(tiny_model_dir, tmp_path / "store", **{"curriculum.intervals": 1, "selection.top_n": 2})
+    data["data"] = {"pool": str(pool), "eval": "demo", "eval_limit": 4, "skip_invalid": True}
+    store, _ = run_curriculum(parse_config(data))
+    quarantined = [json.loads(line) for line in (store.run_dir / "quarantine.jsonl").read_text().splitlines()]
+    assert [(q["file"], q["row"], q["field"]) for q in quarantined] == [(str(pool), 3, "choices")]
+    assert len(store.pool()) == 6 and "bad" not in store.pool()["id"].to_pylist()
