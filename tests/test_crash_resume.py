@@ -1,9 +1,9 @@
 """SIGKILL at every stage boundary and mid-stage of intervals 1 and 2, then `edco resume`.
 
-One run is killed at each fault point in turn (each resume dies at the next point), so
-every point's recovery is exercised; the final tables, checkpoints and metrics must equal
-an uninterrupted run with the same seed, and MLflow must hold one run with one value per
-metric step.
+For each fault point a fresh run is killed there and resumed to the end; then one run is
+killed at every point in turn (each resume dying at the next), for repeated crashes. The
+final tables, checkpoints and metrics must equal an uninterrupted run with the same seed,
+no finished stage may run again, and MLflow must hold one run with one value per step.
 """
 
 from __future__ import annotations
@@ -91,25 +91,13 @@ def assert_same_results(store: RunStore, reference: RunStore) -> None:
         assert (final_got[key] - final_want[key]).abs().max().item() <= 1e-6, key
 
 
-def test_sigkill_at_every_fault_point_then_resume_matches_uninterrupted_run(zygote, reference, tiny_model_dir, tmp_path):
-    config = write_config(tmp_path / "run.yaml", tiny_model_dir, tmp_path / "store")
-    root = str(tmp_path / "store")
-    first = zygote.run(["run", str(config)], EDCO_KILL_AT=KILLS[0])
-    assert first == {"code": None, "signal": signal.SIGKILL}, KILLS[0]
-    for point in KILLS[1:]:
-        outcome = zygote.run(["resume", "tiny", "--root", root], EDCO_KILL_AT=point)
-        assert outcome == {"code": None, "signal": signal.SIGKILL}, f"{point} was never reached"
-    assert zygote.run(["resume", "tiny", "--root", root]) == {"code": 0, "signal": None}
-
-    store = RunStore(tmp_path / "store" / "tiny")
+def assert_resumed_without_rework(store: RunStore, reference: RunStore, root: Path, model_dir: Path) -> None:
     assert_same_results(store, reference)
     log = store.stage_log()
     finished = [(e["interval"], e["stage"]) for e in log if e["event"] == "finished"]
     assert sorted(finished) == sorted((i, s) for i in range(3) for s in STAGES), "a finished stage was recomputed"
-    assert all(e["interval"] != 0 for e in log if e["event"] == "started" and e["pid"] != log[0]["pid"])
-    assert not list((tmp_path / "store" / "tiny").glob("interval_*/.*.tmp")), "stale temp files were left"
-
-    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path / "store"))
+    assert not list(store.run_dir.glob("interval_*/.*.tmp")), "stale temp files were left"
+    cfg = parse_config(tiny_config(model_dir, root))
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking.tracking_uri(cfg))
@@ -117,3 +105,28 @@ def test_sigkill_at_every_fault_point_then_resume_matches_uninterrupted_run(zygo
     assert len(runs) == 1, "resume must log into the same MLflow run"
     for key in tracking.INTERVAL_METRICS:
         assert [step for step, _ in tracking.metric_history(cfg, runs[0].info.run_id, key)] == [0, 1, 2], key
+
+
+@pytest.mark.parametrize("point", KILLS)
+def test_sigkill_then_resume_matches_uninterrupted_run(point, zygote, reference, tiny_model_dir, tmp_path):
+    config = write_config(tmp_path / "run.yaml", tiny_model_dir, tmp_path / "store")
+    assert zygote.run(["run", str(config)], EDCO_KILL_AT=point) == {"code": None, "signal": signal.SIGKILL}, point
+    killed_pids = {e["pid"] for e in RunStore(tmp_path / "store" / "tiny").stage_log()}
+    assert zygote.run(["resume", "tiny", "--root", str(tmp_path / "store")]) == {"code": 0, "signal": None}
+
+    store = RunStore(tmp_path / "store" / "tiny")
+    assert_resumed_without_rework(store, reference, tmp_path / "store", tiny_model_dir)
+    kill_interval = int(point.split("@")[1])
+    resumed = [e for e in store.stage_log() if e["pid"] not in killed_pids and e["event"] == "started"]
+    assert all(e["interval"] >= kill_interval for e in resumed), "a finished interval was recomputed"
+
+
+def test_repeated_sigkills_during_resume_still_converge(zygote, reference, tiny_model_dir, tmp_path):
+    config = write_config(tmp_path / "run.yaml", tiny_model_dir, tmp_path / "store")
+    root = str(tmp_path / "store")
+    assert zygote.run(["run", str(config)], EDCO_KILL_AT=KILLS[0]) == {"code": None, "signal": signal.SIGKILL}
+    for point in KILLS[1:]:
+        outcome = zygote.run(["resume", "tiny", "--root", root], EDCO_KILL_AT=point)
+        assert outcome == {"code": None, "signal": signal.SIGKILL}, f"{point} was never reached"
+    assert zygote.run(["resume", "tiny", "--root", root]) == {"code": 0, "signal": None}
+    assert_resumed_without_rework(RunStore(tmp_path / "store" / "tiny"), reference, tmp_path / "store", tiny_model_dir)
