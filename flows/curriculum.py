@@ -26,7 +26,7 @@ from tasks.evaluate import evaluate
 from tasks.fine_tune_interval import fine_tune_interval
 from tasks.score_pool import score_pool
 from tasks.select_top_n import select_top_n
-from tasks.track import track_finish, track_interval, track_run
+from tasks.track import track_failure, track_finish, track_interval, track_run
 
 
 @flow(name="edco-curriculum")
@@ -42,18 +42,30 @@ def curriculum(run_dir: str) -> list[dict[str, Any]]:
     run_id = track_run(run_dir)
     for interval in range(start):  # catch up on logging cut short by a crash; no-op otherwise
         track_interval(run_dir, run_id, interval)
-    for interval in range(start, intervals):
-        score_pool(run_dir, interval)
-        select_top_n(run_dir, interval)
-        fine_tune_interval(run_dir, interval)
-        evaluate(run_dir, interval)
-        store.seal(interval)
-        fault_point(f"seal.end@{interval}")
-        metrics = store.metrics(interval)
-        logger.info("interval %d: accuracy %.4f, selected entropy %.4f", interval, metrics["accuracy"], metrics["selected_entropy_mean"])
-        track_interval(run_dir, run_id, interval)
+    try:
+        for interval in range(start, intervals):
+            run_interval(store, run_id, interval)
+    except Exception:
+        track_failure(run_dir, run_id)
+        raise
     track_finish(run_dir, run_id, intervals - 1)
     return [store.metrics(i) for i in range(intervals)]
+
+
+def run_interval(store: RunStore, run_id: str, interval: int) -> None:
+    """The four stages, the seal that commits them, and the interval's MLflow step."""
+    run_dir = str(store.run_dir)
+    score_pool(run_dir, interval)
+    select_top_n(run_dir, interval)
+    fine_tune_interval(run_dir, interval)
+    evaluate(run_dir, interval)
+    store.seal(interval)
+    fault_point(f"seal.end@{interval}")
+    metrics = store.metrics(interval)
+    get_run_logger().info(
+        "interval %d: accuracy %.4f, selected entropy %.4f", interval, metrics["accuracy"], metrics["selected_entropy_mean"]
+    )
+    track_interval(run_dir, run_id, interval)
 
 
 def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:

@@ -42,7 +42,7 @@ def _experiment_id(client: MlflowClient, cfg: EdcoConfig) -> str:
 
 
 def ensure_run(store: RunStore, cfg: EdcoConfig) -> str:
-    """The MLflow run id of this curriculum run, creating the MLflow run on first call.
+    """The MLflow run id of this curriculum run (created on first call), marked RUNNING.
 
     Serialised across processes: two runs starting in a fresh store would otherwise both
     create the SQLite schema (and the experiment) at once.
@@ -51,15 +51,26 @@ def ensure_run(store: RunStore, cfg: EdcoConfig) -> str:
         return _find_or_create_run(store, cfg)
 
 
+def find_run(store: RunStore, cfg: EdcoConfig) -> str | None:
+    """The MLflow run id of this curriculum run, if it has one yet; changes nothing."""
+    client = _client(cfg)
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is None:
+        return None
+    uid = store.info()["uid"]
+    found = client.search_runs([experiment.experiment_id], filter_string=f"tags.`edco.uid` = '{uid}'", max_results=1)
+    return found[0].info.run_id if found else None
+
+
 def _find_or_create_run(store: RunStore, cfg: EdcoConfig) -> str:
     client = _client(cfg)
-    experiment_id = _experiment_id(client, cfg)
-    uid = store.info()["uid"]
-    found = client.search_runs([experiment_id], filter_string=f"tags.`edco.uid` = '{uid}'", max_results=1)
-    if found:
-        return found[0].info.run_id
+    run_id = find_run(store, cfg)
+    if run_id is not None:
+        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))  # resumed, maybe after a failure
+        return run_id
     run = client.create_run(
-        experiment_id, run_name=store.name, tags={"edco.uid": uid, "edco.run_dir": str(store.run_dir.resolve())}
+        _experiment_id(client, cfg), run_name=store.name,
+        tags={"edco.uid": store.info()["uid"], "edco.run_dir": str(store.run_dir.resolve())},
     )
     params = [Param(k, str(v)[:6000]) for k, v in flatten(cfg.identity()).items()]
     for start in range(0, len(params), 100):
@@ -92,6 +103,11 @@ def finish_run(store: RunStore, cfg: EdcoConfig, run_id: str, final_interval: in
         client.log_artifact(run_id, str(store.stage_path(final_interval, "train")), "final_checkpoint")
         client.set_tag(run_id, "edco.final_interval", str(final_interval))
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def fail_run(cfg: EdcoConfig, run_id: str) -> None:
+    """Show a run that stopped on an error as FAILED in the MLflow UI until it is resumed."""
+    _client(cfg).set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
 
 
 def metric_history(cfg: EdcoConfig, run_id: str, key: str) -> list[tuple[int, float]]:

@@ -25,3 +25,8 @@ def track_interval(run_dir: str, run_id: str, interval: int) -> int:
 def track_finish(run_dir: str, run_id: str, final_interval: int) -> None:
     store = RunStore(run_dir)
     tracking.finish_run(store, store.config(), run_id, final_interval)
+
+
+@task(name="track-failure", **RETRIES)
+def track_failure(run_dir: str, run_id: str) -> None:
+    tracking.fail_run(RunStore(run_dir).config(), run_id)

@@ -9,6 +9,7 @@ no finished stage may run again, and MLflow must hold one run with one value per
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ POINTS = [
     "evaluate.start", "evaluate.mid", "metrics.write", "evaluate.end",
     "manifest.write", "seal.end", "mlflow.log",
 ]
+TIMEOUT_S = 300
 KILLS = [f"{point}@{interval}" for interval in (1, 2) for point in POINTS]
 
 
@@ -50,6 +52,10 @@ class Zygote:
     def run(self, argv: list[str], **env: str) -> dict:
         self.proc.stdin.write(json.dumps({"argv": argv, "env": env, "log": str(self.log)}) + "\n")
         self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT_S)
+        if not ready:  # a hung child must fail the test, not stall CI
+            self.proc.kill()
+            pytest.fail(f"edco {' '.join(argv)} did not finish in {TIMEOUT_S} s; see {self.log}")
         return json.loads(self.proc.stdout.readline())
 
     def close(self) -> None:

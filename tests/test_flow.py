@@ -65,7 +65,7 @@ def test_duckdb_views_match_the_parquet_files(finished_run):
 
 def test_mlflow_run_has_one_step_per_interval(finished_run):
     cfg, store, metrics = finished_run
-    run_id = tracking.ensure_run(store, cfg)  # idempotent: finds the same run
+    run_id = tracking.find_run(store, cfg)
     history = tracking.metric_history(cfg, run_id, "accuracy")
     assert history == [(m["interval"], m["accuracy"]) for m in metrics]
     from mlflow.tracking import MlflowClient
@@ -86,8 +86,14 @@ def test_resume_after_failure_in_last_interval_gives_equal_tables(tiny_model_dir
         run_curriculum(cfg)
     store = RunStore(tmp_path / "tiny")
     assert store.interval_problem(0) is None and store.interval_problem(1) == "not finished"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking.tracking_uri(cfg))
+    (failed,) = client.search_runs([client.get_experiment_by_name("edco").experiment_id])
+    assert failed.info.status == "FAILED"
     monkeypatch.delenv("EDCO_FAIL_AT")
     _, metrics = run_curriculum(cfg)
+    assert client.get_run(failed.info.run_id).info.status == "FINISHED"  # the same MLflow run, resumed
     for interval in range(2):
         assert pq.read_table(store.stage_path(interval, "select")).equals(pq.read_table(reference.stage_path(interval, "select")))
     strip = lambda m: {k: v for k, v in m.items() if not k.endswith("_seconds")}  # noqa: E731

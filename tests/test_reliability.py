@@ -238,6 +238,6 @@ def test_forced_config_change_extends_a_finished_run_without_touching_it(finishe
     from storage import tracking
 
     cfg = store.config()
-    run = MlflowClient(tracking.tracking_uri(cfg)).get_run(tracking.ensure_run(store, cfg))
+    run = MlflowClient(tracking.tracking_uri(cfg)).get_run(tracking.find_run(store, cfg))
     assert run.data.tags["edco.final_interval"] == "2"  # the extended run's final checkpoint was uploaded
     assert [step for step, _ in tracking.metric_history(cfg, run.info.run_id, "accuracy")] == [0, 1, 2]
