@@ -91,7 +91,9 @@ def log_interval(store: RunStore, cfg: EdcoConfig, run_id: str, interval: int) -
     if fresh:
         client.log_batch(run_id, metrics=fresh)
     fault_point(f"mlflow.log@{interval}")
-    client.log_artifact(run_id, str(store.stage_path(interval, "select")), f"interval_{interval:03d}")
+    folder = f"interval_{interval:03d}"
+    if not client.list_artifacts(run_id, folder):
+        client.log_artifact(run_id, str(store.stage_path(interval, "select")), folder)
     return len(fresh)
 
 
