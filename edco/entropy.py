@@ -47,7 +47,7 @@ def aggregate(entropies: torch.Tensor, how: str, top_fraction: float) -> float:
     return float(entropies.double().mean())
 
 
-def generation_config(cfg: ScoringConfig, tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
+def generation_config(cfg: ScoringConfig, tokenizer: PreTrainedTokenizerBase, eos_ids: list[int]) -> GenerationConfig:
     sampling = cfg.temperature > 0
     return GenerationConfig(
         max_new_tokens=cfg.new_tokens,
@@ -56,7 +56,7 @@ def generation_config(cfg: ScoringConfig, tokenizer: PreTrainedTokenizerBase) ->
         top_p=cfg.top_p if sampling else None,
         top_k=0 if sampling else None,  # the published estimator samples with top-p alone
         pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=eos_ids,
         output_logits=True,
         return_dict_in_generate=True,
     )
@@ -70,12 +70,13 @@ def generated_entropies(
     Prompts are left-padded so every row's next token sits at the same position; the raw
     (unprocessed) logits are used, so sampling settings change the path, not the measure.
     """
+    eos_ids = _eos_ids(tokenizer, model)  # generation stops at, and the mask ends after, the same tokens
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    out = model.generate(**batch, generation_config=generation_config(cfg, tokenizer))
+    out = model.generate(**batch, generation_config=generation_config(cfg, tokenizer, eos_ids))
     logits = torch.stack(out.logits, dim=1)  # [batch, steps, vocab]
     tokens = out.sequences[:, batch["input_ids"].shape[1]:]
     entropies = token_entropy(logits, cfg.top_logprobs, cfg.unit)
-    is_eos = torch.isin(tokens, torch.tensor(_eos_ids(tokenizer, model)))
+    is_eos = torch.isin(tokens, torch.tensor(eos_ids))
     ended_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
     return [row[~done] for row, done in zip(entropies, ended_before)]
 
