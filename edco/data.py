@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 
 from edco.config import ColumnMap
 from edco.errors import DataError, RowProblem
+from edco.prompts import LETTERS
 
-LETTERS = "ABCDEFGHIJ"
 MIN_CHOICES = 2
 MAX_CHOICES = len(LETTERS)
 _SHOWN_PROBLEMS = 20
@@ -82,13 +82,6 @@ class _Invalid(ValueError):
     def __init__(self, reason: str, field: str | None = None) -> None:
         super().__init__(reason)
         self.field = field
-
-
-def letter(index: int) -> str:
-    """The letter a prompt shows for choice `index` (0 -> "A")."""
-    if not 0 <= index < len(LETTERS):
-        raise ValueError(f"choice index must be 0-{len(LETTERS) - 1}, got {index}")
-    return LETTERS[index]
 
 
 def load_records(

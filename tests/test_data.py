@@ -15,7 +15,6 @@ from edco.data import (
     RECORD_SCHEMA,
     _split_hf_spec,
     check_disjoint,
-    letter,
     load_records,
 )
 from edco.errors import DataError
@@ -316,9 +315,3 @@ def test_demo_spec_loads_valid_records(split: str) -> None:
     assert result.table.schema.metadata == {b"source": b"demo"}
     assert result.table.column("row").to_pylist() == [1, 2, 3, 4, 5]
     assert result.quarantined == []
-
-
-def test_letter() -> None:
-    assert [letter(0), letter(3), letter(9)] == ["A", "D", "J"]
-    with pytest.raises(ValueError):
-        letter(10)
