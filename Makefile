@@ -7,7 +7,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET := { grep -v '^WARNING: Location' || true; }
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: demo test install clean-runs
 

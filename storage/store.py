@@ -148,8 +148,7 @@ class RunStore:
         path = self.stage_path(interval, stage)
         if path.suffix == ".parquet":
             return float(pq.read_schema(path).metadata[b"edco.seconds"])
-        with safe_open(str(path), "pt") as fh:
-            return float(fh.metadata()["edco.seconds"])
+        return float(self.checkpoint_metadata(interval)["edco.seconds"])
 
     def checkpoint_metadata(self, interval: int) -> dict[str, str]:
         with safe_open(str(self.stage_path(interval, "train")), "pt") as fh:

@@ -91,7 +91,7 @@ def log_interval(store: RunStore, cfg: EdcoConfig, run_id: str, interval: int) -
     if fresh:
         client.log_batch(run_id, metrics=fresh)
     fault_point(f"mlflow.log@{interval}")
-    folder = f"interval_{interval:03d}"
+    folder = store.interval_dir(interval).name
     if not client.list_artifacts(run_id, folder):
         client.log_artifact(run_id, str(store.stage_path(interval, "select")), folder)
     return len(fresh)
