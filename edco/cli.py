@@ -176,6 +176,57 @@ def data_demo(
     console.print(f"wrote {len(records)} {split} records to {out}")
 
 
+_TELEQNA_ZIP = Path("../shared/data/teleqna/TeleQnA.zip")
+
+
+@data_app.command("teleqna")
+def data_teleqna(
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Folder for teleqna_pool.jsonl and teleqna_eval.jsonl; a git-ignored one (data/teleqna).")
+    ],
+    zip_path: Annotated[
+        Optional[Path], typer.Option("--zip", help=f"TeleQnA.zip (default: {_TELEQNA_ZIP}, if it exists).", show_default=False)
+    ] = None,
+    eval_fraction: Annotated[float, typer.Option(help="Share of questions held out for eval.")] = 0.2,
+    category: Annotated[Optional[list[str]], typer.Option("--category", metavar="NAME", help="Keep only this category (repeatable).")] = None,
+    pool_limit: Annotated[Optional[int], typer.Option(min=1, help="Keep the first N pool items of the stable order.")] = None,
+    eval_limit: Annotated[Optional[int], typer.Option(min=1, help="Keep the first N eval items of the stable order.")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Leave out (and list) invalid entries instead of failing.")
+    ] = False,
+) -> None:
+    """Import the real TeleQnA zip as pool and eval JSONL, split by a hash of each question."""
+    from collections import Counter
+
+    from edco import teleqna
+    from storage.files import atomic_write
+
+    if zip_path is None and not _TELEQNA_ZIP.is_file():
+        raise EdcoError(f"--zip is required: no TeleQnA zip at the default {_TELEQNA_ZIP}")
+    splits = teleqna.load_teleqna(
+        zip_path or _TELEQNA_ZIP, eval_fraction=eval_fraction, categories=category,
+        pool_limit=pool_limit, eval_limit=eval_limit, skip_invalid=skip_invalid,
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split, records in (("pool", splits.pool), ("eval", splits.eval)):
+        text = "".join(json.dumps(r) + "\n" for r in records)
+        path = atomic_write(out_dir / f"teleqna_{split}.jsonl", lambda tmp: tmp.write_text(text))
+        console.print(f"wrote {len(records)} {split} records to {path}")
+    pool_counts, eval_counts = (Counter(r["category"] for r in records) for records in (splits.pool, splits.eval))
+    table = Table("category")
+    for split in ("pool", "eval"):
+        table.add_column(split, justify="right")
+    for name in sorted(pool_counts.keys() | eval_counts.keys()):
+        table.add_row(name, str(pool_counts[name]), str(eval_counts[name]))
+    console.print(table)
+    console.print(f"split: {teleqna.split_rule(eval_fraction)}", markup=False)
+    if splits.skipped:
+        console.print(f"left out {len(splits.skipped)} invalid entries (--skip-invalid):")
+        for problem in (p for problems in splits.skipped.values() for p in problems):
+            console.print(f"  - {problem}", markup=False, highlight=False)
+    console.print(f"reminder: TeleQnA's authors ask that its text is never committed; keep {out_dir} out of git.", markup=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv if argv is not None else sys.argv[1:], prog_name="edco", standalone_mode=False)
