@@ -89,23 +89,64 @@ def resume(
 def _execute(cfg: EdcoConfig, force: bool) -> None:
     _quiet_libraries()
     from flows.curriculum import run_curriculum
-    from storage.tracking import tracking_uri
+    from tracking.mlflow_runs import tracking_uri
 
     store, metrics = run_curriculum(cfg, force)
-    table = Table(title=f"run {store.name}")
-    for column in ("interval", "accuracy", "selected entropy", "pool entropy", "train loss", "seconds"):
-        table.add_column(column, justify="right")
-    for m in metrics:
-        seconds = sum(m[f"{s}_seconds"] for s in ("score", "select", "train", "evaluate"))
-        table.add_row(
-            str(m["interval"]), f"{m['accuracy']:.4f}", f"{m['selected_entropy_mean']:.4f}",
-            f"{m['pool_entropy_mean']:.4f}", f"{m['train_loss']:.4f}", f"{seconds:.1f}",
-        )
-    console.print(table)
+    console.print(interval_table(store.name, metrics))
     root = store.run_dir.parent
     console.print(f"run folder: {store.run_dir}")
     console.print(f'query it:   edco sql --root {root} "SELECT * FROM turnover WHERE run = \'{store.name}\' ORDER BY interval"')
     console.print(f"browse it:  edco ui --root {root}    (MLflow at {tracking_uri(cfg)})")
+
+
+_COLUMNS = {  # metrics.json key -> column; GRPO's columns appear only for GRPO runs
+    "accuracy": "accuracy", "base_accuracy": "base", "top_answer_share": "top answer share",
+    "selected_signal_mean": "selected signal", "pool_signal_mean": "pool signal", "train_loss": "train loss", "reward_mean": "reward", "reward_std": "reward std",
+    "frac_reward_zero_std": "equal-reward groups", "no_answer_frac": "no answer", "kl": "KL",
+    "completion_length": "completion tokens",
+}
+
+
+def interval_table(run: str, metrics: list[dict]) -> Table:
+    """One row per interval: what the curriculum measured, what training reported, and the stages' seconds."""
+    keys = [key for key in _COLUMNS if any(key in m for m in metrics)]
+    table = Table(title=f"run {run}")
+    for column in ("interval", *(_COLUMNS[k] for k in keys), "seconds"):
+        table.add_column(column, justify="right")
+    for m in metrics:
+        seconds = sum(m[f"{s}_seconds"] for s in ("score", "select", "train", "evaluate"))
+        table.add_row(str(m["interval"]), *(_cell(m.get(k)) for k in keys), f"{seconds:.1f}")
+    return table
+
+
+@app.command("compare")
+def compare_command(
+    config: Annotated[Path, typer.Argument(help="Base YAML config; members differ only in strategy and seed.")],
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "edco,random",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    root: RootOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue members whose frozen config differs.")] = False,
+) -> None:
+    """Run every (strategy, seed) with the same budget and compare them to random: accuracy and compute cost."""
+    from edco.config import load_config
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise EdcoError(f"--seeds must be comma-separated integers, not {seeds!r}") from None
+    cfg = load_config(config)
+    cfg = cfg.with_root(root) if root else cfg
+    _quiet_libraries()
+    from flows.compare import run_comparison
+
+    folder = run_comparison(cfg, names, seed_list, force)
+    console.print((folder / "comparison.md").read_text(), markup=False, highlight=False)
+    console.print(f"report: {folder}/comparison.md, comparison.csv, accuracy.png")
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 @app.command()
@@ -156,6 +197,14 @@ def mlflow_ui_command(root: Path, host: str, port: int) -> list[str]:
     if not db.exists():
         raise EdcoError(f"no MLflow database at {db}; run a curriculum first or pass --root")
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{db}", "--host", host, "--port", str(port)]
+
+
+@app.command("config-docs")
+def config_docs() -> None:
+    """Print the configuration reference (docs/CONFIG.md) generated from the config schema."""
+    from edco.config_docs import config_reference
+
+    sys.stdout.write(config_reference())
 
 
 @data_app.command("demo")

@@ -27,6 +27,7 @@ from edco.errors import ConfigError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 class _Section(BaseModel):
@@ -45,6 +46,8 @@ class LoraConfig(_Section):
 
 
 class ModelConfig(_Section):
+    """The model being fine-tuned, where it runs and in which precision."""
+
     name: str = Field(
         DEFAULT_MODEL,
         description="'smollm2-135m-instruct' (embedded, offline), a local model folder, or a Hugging Face id.",
@@ -54,6 +57,21 @@ class ModelConfig(_Section):
         512, ge=16, description="Longest prompt+answer in tokens; longer records are rejected before interval 0."
     )
     trust_remote_code: bool = Field(False, description="Allow model repositories to run their own code.")
+    device: str = Field(
+        "auto", description="'auto' (a GPU when one is visible, else the CPU), 'cpu', 'cuda' or 'cuda:N'."
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="Weights' precision; 'auto' = bfloat16 on a GPU that supports it, else float32. "
+        "float16 trains with float32 master weights and float16 autocast.",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, v: str) -> str:
+        if not _DEVICE.match(v):
+            raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        return v
 
 
 class ColumnMap(_Section):
@@ -69,6 +87,8 @@ class ColumnMap(_Section):
 
 
 class DataConfig(_Section):
+    """The pool the curriculum selects from and the held-out set it is judged on."""
+
     pool: str = Field("demo", description="'demo', a .jsonl/.json/.csv/.parquet file, or 'hf:<id or dir>[:split]'.")
     eval: str = Field("demo", description="Held-out set, same forms as `pool`; must share no id or question with the pool.")
     limit: int | None = Field(None, ge=1, description="Use only the first N pool items.")
@@ -89,6 +109,7 @@ _PUBLISHED_ESTIMATOR: dict[str, Any] = {
     "top_logprobs": 20,
     "aggregate": "top_fraction",
     "top_fraction": 0.2,
+    "top_rounding": "floor",
     "unit": "bits",
 }
 
@@ -119,6 +140,11 @@ class ScoringConfig(_Section):
         "mean", description="'mean' of per-token entropies, or mean of the highest `top_fraction` of them."
     )
     top_fraction: float = Field(0.2, gt=0.0, le=1.0, description="Share of tokens kept by aggregate=top_fraction.")
+    top_rounding: Literal["ceil", "floor"] = Field(
+        "ceil",
+        description="Tokens kept by aggregate=top_fraction: 'ceil' = ceil(f*T); 'floor' = max(1, int(f*T)), "
+        "the authors' code (the published preset).",
+    )
     unit: Literal["nats", "bits"] = Field("nats", description="Logarithm base of the entropy.")
 
     @model_validator(mode="before")
@@ -138,11 +164,32 @@ class ScoringConfig(_Section):
         return self.prompt or ("quick" if self.mode == "prefix" else "reasoning")
 
 
+class SecConfig(_Section):
+    """Self-Evolving Curriculum: categories are bandit arms, drawn by a Boltzmann policy over their values."""
+
+    alpha: float = Field(0.5, gt=0.0, le=1.0, description="Step size of Q <- (1 - alpha) Q + alpha r.")
+    tau: float = Field(0.4, gt=0.0, description="Temperature of the policy pi(c) ~ exp(Q(c) / tau).")
+
+
 class SelectionConfig(_Section):
-    strategy: Literal["edco", "random"] = Field("edco", description="'edco': highest entropy first; 'random'.")
+    """How each interval's training samples are chosen from the scored pool."""
+
+    strategy: Literal["edco", "random", "static_ppl", "dynamic_ppl", "sec", "length", "ifd"] = Field(
+        "edco",
+        description="'edco': highest entropy first; 'random'; 'static_ppl': base-model answer perplexity, easy to hard; "
+        "'dynamic_ppl': answer perplexity re-scored each interval, highest first; 'sec': category bandit; "
+        "'length': longest prompt+answer first; 'ifd': instruction-following difficulty re-scored, highest first.",
+    )
     top_n: int | Literal["auto"] = Field(
         "auto", description="Samples per interval; 'auto' = pool size x epochs / intervals (equal training budget)."
     )
+    drop_top: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Highest-first strategies: share of the top scores left out as outliers."
+    )
+    window: tuple[float, float] | None = Field(
+        None, description="Highest-first strategies: [lo, hi] score quantiles to select from instead of the strict top."
+    )
+    sec: SecConfig = Field(default_factory=SecConfig, description="Bandit settings for strategy 'sec'.")
 
     @field_validator("top_n")
     @classmethod
@@ -151,24 +198,106 @@ class SelectionConfig(_Section):
             raise ValueError("must be a positive integer or 'auto'")
         return v
 
+    @field_validator("window")
+    @classmethod
+    def _quantiles(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not 0.0 <= v[0] < v[1] <= 1.0:
+            raise ValueError("must be [lo, hi] with 0 <= lo < hi <= 1")
+        return v
+
+    @model_validator(mode="after")
+    def _one_outlier_rule(self) -> "SelectionConfig":
+        if self.drop_top and self.window:
+            raise ValueError("set either drop_top or window, not both (a window [0, 1 - x] drops the top x)")
+        return self
+
 
 class CurriculumConfig(_Section):
+    """How many score -> select -> train -> evaluate rounds."""
+
     intervals: int = Field(3, ge=1, description="Score -> select -> train -> evaluate rounds.")
 
 
+class GrpoConfig(_Section):
+    """GRPO through TRL's GRPOTrainer; defaults are the published settings (`training.preset: published_grpo`)."""
+
+    num_generations: int = Field(8, ge=2, description="Completions sampled per prompt (the group size).")
+    iterations: int = Field(100, ge=1, description="Optimizer steps per interval.")
+    beta: float = Field(0.01, ge=0.0, description="KL coefficient against the base model; 0 loads no reference model.")
+    epsilon: float = Field(0.2, gt=0.0, description="Clipping range of the policy ratio.")
+    max_completion_length: int = Field(64, ge=1, description="Longest sampled completion, in tokens.")
+    temperature: float = Field(1.0, gt=0.0, description="Sampling temperature of the completions.")
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = Field(
+        "grpo", description="TRL's loss aggregation; 'grpo' normalises per sequence as the GRPO paper does."
+    )
+
+
+_PUBLISHED_GRPO: dict[str, Any] = {"method": "grpo", "lr": 1e-6}
+_PUBLISHED_GRPO_KNOBS: dict[str, Any] = {"num_generations": 8, "beta": 0.01, "epsilon": 0.2, "iterations": 100}
+_PUBLISHED_GRPO_INTERVALS = 5
+
+
 class TrainingConfig(_Section):
-    method: Literal["sft"] = Field("sft", description="'sft' (loss on answer tokens); 'rl' comes later.")
-    epochs: int = Field(1, ge=1, description="Passes over each interval's selection.")
-    batch_size: int = Field(8, ge=1, description="Samples per optimizer step.")
+    """How each interval fine-tunes on its selection, through TRL's trainers."""
+
+    method: Literal["sft", "grpo"] = Field(
+        "sft", description="'sft': SFTTrainer, loss on the answer tokens; 'grpo': GRPOTrainer with the answer reward."
+    )
+    preset: Literal["published_grpo"] | None = Field(
+        None,
+        description="'published_grpo' fills unset knobs with the published GRPO settings "
+        "(group 8, lr 1e-6, KL 0.01, clip 0.2, 100 iterations per interval, 5 intervals).",
+    )
+    epochs: int = Field(1, ge=1, description="SFT: passes over each interval's selection.")
+    batch_size: int = Field(8, ge=1, description="SFT: samples per micro-batch; GRPO: prompts per micro-batch.")
+    grad_accum_steps: int = Field(
+        1, ge=1, description="Micro-batches per optimizer step (effective batch = batch_size x grad_accum_steps)."
+    )
     lr: float = Field(2e-5, gt=0.0, description="AdamW learning rate.")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="'constant', or 'cosine': linear warmup over warmup_ratio of the steps, then cosine decay."
+    )
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="Share of an interval's steps spent warming up (cosine).")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="Gradient clipping norm.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass to save memory.")
+    grpo: GrpoConfig = Field(default_factory=GrpoConfig, description="GRPO settings (method: grpo).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") == "published_grpo":
+            grpo = data.get("grpo") if isinstance(data.get("grpo"), dict) else {}
+            return {**_PUBLISHED_GRPO, **data, "grpo": {**_PUBLISHED_GRPO_KNOBS, **grpo}}
+        return data
+
+
+class DiagnosticsConfig(_Section):
+    """Per-interval measurements of the selection that the curriculum does not need to run."""
+
+    gradient_samples: int = Field(
+        8, ge=0, description="Selected samples whose answer-loss gradients measure direction consistency; 0 = off."
+    )
+    gradient_blocks: int = Field(
+        2, ge=1, description="Gradients are taken over the last N transformer blocks' trainable parameters, "
+        "which bounds their cost to N blocks' backward pass.",
+    )
 
 
 class StorageConfig(_Section):
+    """Where runs are stored and which checkpoints are kept."""
+
     root: Path = Field(Path("runs"), description="Store folder; each run lives in <root>/<run_name>/.")
+    keep_checkpoints: Literal["all", "last", "best"] = Field(
+        "all",
+        description="Interval checkpoints kept: 'all', 'last', or 'best' (by held-out accuracy, plus the last, "
+        "which the next interval or a resume starts from).",
+    )
 
 
 class MlflowConfig(_Section):
+    """Where runs are tracked."""
+
     tracking_uri: str | None = Field(None, description="null: a SQLite file inside the store (no server needed).")
     experiment: str = Field("edco", description="MLflow experiment name.")
 
@@ -184,8 +313,19 @@ class EdcoConfig(_Section):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_intervals(cls, data: Any) -> Any:
+        """The GRPO preset also sets the interval count, which lives in another section."""
+        training = data.get("training") if isinstance(data, dict) else None
+        if isinstance(training, dict) and training.get("preset") == "published_grpo":
+            curriculum = data.get("curriculum") if isinstance(data.get("curriculum"), dict) else {}
+            return {**data, "curriculum": {"intervals": _PUBLISHED_GRPO_INTERVALS, **curriculum}}
+        return data
 
     @field_validator("run_name")
     @classmethod
@@ -204,7 +344,7 @@ class EdcoConfig(_Section):
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def with_root(self, root: Path) -> "EdcoConfig":
-        return self.model_copy(update={"storage": StorageConfig(root=root)})
+        return self.model_copy(update={"storage": self.storage.model_copy(update={"root": root})})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -23,12 +23,12 @@ def predict_choices(
     progress: Progress | None = None,
 ) -> list[int]:
     model.eval()
-    letters = torch.tensor(letter_token_ids(tokenizer))
+    letters = torch.tensor(letter_token_ids(tokenizer), device=model.device)
     choices = records["choices"].to_pylist()
     prompts = [chat_prompt(tokenizer, q, c, "quick") for q, c in zip(records["question"].to_pylist(), choices)]
     predictions: list[int] = []
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         last = model(**batch).logits[:, -1, :]  # left padding: the last position is every row's next token
         for row, options in zip(last, choices[start : start + batch_size]):
             predictions.append(int(row[letters[: len(options)]].argmax()))

@@ -26,19 +26,44 @@ def format_question(question: str, choices: Sequence[str]) -> str:
     return f"{question}\n\n{options}"
 
 
+def user_turn(question: str, choices: Sequence[str], instruction: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"{format_question(question, choices)}\n\n{INSTRUCTIONS[instruction]}"}]
+
+
 def chat_prompt(tokenizer: PreTrainedTokenizerBase, question: str, choices: Sequence[str], instruction: str) -> str:
     """The user turn plus the assistant header: generation and answer tokens continue it."""
-    text = f"{format_question(question, choices)}\n\n{INSTRUCTIONS[instruction]}"
+    turn = user_turn(question, choices, instruction)
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False
-        )
-    return f"{text}\nAnswer: "
+        return tokenizer.apply_chat_template(turn, add_generation_prompt=True, tokenize=False)
+    return f"{turn[0]['content']}\nAnswer: "
+
+
+def trainer_prompt(
+    tokenizer: PreTrainedTokenizerBase, question: str, choices: Sequence[str], instruction: str
+) -> str | list[dict[str, str]]:
+    """The prompt as TRL's trainers take it: the conversation when the tokenizer has a chat
+    template (TRL renders it exactly as `chat_prompt` does, with no second BOS), else the text."""
+    if tokenizer.chat_template:
+        return user_turn(question, choices, instruction)
+    return chat_prompt(tokenizer, question, choices, instruction)
 
 
 def answer_text(tokenizer: PreTrainedTokenizerBase, choices: Sequence[str], answer: int) -> str:
     """The SFT target for the quick prompt: letter, option text, end of turn."""
     return f"{LETTERS[answer]}. {choices[answer]}{tokenizer.eos_token or ''}"
+
+
+def sft_examples(tokenizer: PreTrainedTokenizerBase, records: pa.Table) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, completion ids) per record, tokenized exactly as scoring and evaluation see the prompt."""
+    return [
+        (
+            tokenizer.encode(chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False),
+            tokenizer.encode(answer_text(tokenizer, choices, answer), add_special_tokens=False),
+        )
+        for question, choices, answer in zip(
+            records["question"].to_pylist(), records["choices"].to_pylist(), records["answer"].to_pylist()
+        )
+    ]
 
 
 def letter_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:

@@ -30,7 +30,8 @@ from tasks.track import track_failure, track_finish, track_interval, track_run
 
 
 @flow(name="edco-curriculum")
-def curriculum(run_dir: str) -> list[dict[str, Any]]:
+def curriculum(run_dir: str, parent_run_id: str | None = None) -> list[dict[str, Any]]:
+    """Every unfinished interval of the run in `run_dir`; tracked under `parent_run_id` in a comparison."""
     logger = get_run_logger()
     store = RunStore(run_dir)
     intervals = store.config().curriculum.intervals
@@ -39,21 +40,22 @@ def curriculum(run_dir: str) -> list[dict[str, Any]]:
         logger.warning(note)
     if 0 < start < intervals:
         logger.info("resuming %s at interval %d; intervals 0-%d are finished", store.name, start, start - 1)
-    run_id = track_run(run_dir)
+    track_run(run_dir, parent_run_id)
     for interval in range(start):  # catch up on logging cut short by a crash; no-op otherwise
-        track_interval(run_dir, run_id, interval)
+        track_interval(run_dir, interval)
     try:
         for interval in range(start, intervals):
-            run_interval(store, run_id, interval)
+            run_interval(store, interval)
     except Exception:
-        track_failure(run_dir, run_id)
+        track_failure(run_dir)
         raise
-    track_finish(run_dir, run_id, intervals - 1)
+    prune_checkpoints(store, store.config().storage.keep_checkpoints, intervals - 1)  # if a crash came before the last prune
+    track_finish(run_dir, intervals - 1)
     return [store.metrics(i) for i in range(intervals)]
 
 
-def run_interval(store: RunStore, run_id: str, interval: int) -> None:
-    """The four stages, the seal that commits them, and the interval's MLflow step."""
+def run_interval(store: RunStore, interval: int) -> None:
+    """The four stages, the seal that commits them, checkpoint pruning, and the interval's MLflow step."""
     run_dir = str(store.run_dir)
     score_pool(run_dir, interval)
     select_top_n(run_dir, interval)
@@ -61,11 +63,27 @@ def run_interval(store: RunStore, run_id: str, interval: int) -> None:
     evaluate(run_dir, interval)
     store.seal(interval)
     fault_point(f"seal.end@{interval}")
+    prune_checkpoints(store, store.config().storage.keep_checkpoints, interval)
     metrics = store.metrics(interval)
     get_run_logger().info(
-        "interval %d: accuracy %.4f, selected entropy %.4f", interval, metrics["accuracy"], metrics["selected_entropy_mean"]
+        "interval %d: accuracy %.4f (base %.4f), answers %s", interval, metrics["accuracy"], metrics["base_accuracy"],
+        metrics["predicted_letters"],
     )
-    track_interval(run_dir, run_id, interval)
+    track_interval(run_dir, interval)
+
+
+def prune_checkpoints(store: RunStore, keep: str, last: int) -> None:
+    """Apply storage.keep_checkpoints once interval `last` is sealed. The last checkpoint is always
+    kept: the next interval, an extension with --force, or a resume starts from it."""
+    if keep == "all":
+        return
+    kept = {last}
+    if keep == "best":
+        accuracies = [store.metrics(i)["accuracy"] for i in range(last + 1)]
+        kept.add(accuracies.index(max(accuracies)))
+    for interval in range(last + 1):
+        if interval not in kept and not store.checkpoint_pruned(interval):
+            store.prune_checkpoint(interval)
 
 
 def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:

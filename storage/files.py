@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,22 +21,54 @@ from edco.faults import fault_point
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], fault: str = "") -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     try:
         write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        _fsync(tmp)
         if fault:
             fault_point(fault)  # crash tests: the temp file is complete, the rename not done
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _fsync(path.parent)
     return path
+
+
+def atomic_dir(path: Path, write: Callable[[Path], None], fault: str = "") -> Path:
+    """A folder that appears whole or not at all (a checkpoint that `from_pretrained` loads).
+
+    A folder left at `path` by an earlier attempt is replaced: the caller holds the run lock
+    and only writes outputs of an unfinished stage.
+    """
+    tmp = temp_path(path)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write(tmp)
+        for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            _fsync(file)
+        _fsync(tmp)
+        if fault:
+            fault_point(fault)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _fsync(path.parent)
+    return path
+
+
+def temp_path(path: Path) -> Path:
+    """Dot-prefixed, per process, beside the target: `remove_stale_temp_files` finds what a killed writer left."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, obj: Any, fault: str = "") -> Path:

@@ -6,13 +6,17 @@ Layout of one run, `<root>/<run_name>/`:
     pool.parquet, eval.parquet     the validated records the run trains and evaluates on
     stages.jsonl                   audit trail: one line per stage executed or reused
     interval_000/
-        pool_scores.parquet        score stage: entropy per pool sample
+        pool_scores.parquet        score stage: the signal per pool sample
+        selection_state.json       select stage: a stateful strategy's state (SEC's bandit), else {}
         scores.parquet             select stage: + rank, selected (the `scores` SQL view)
-        checkpoint.safetensors     train stage: weights (adapters only under LoRA)
+        checkpoint/                train stage: a from_pretrained folder (adapters only under LoRA)
+        train_stats.json           train stage: per-step log and interval means, written after the checkpoint
         metrics.json               evaluate stage
-        manifest.json              written last: checksums of the four files above
+        manifest.json              written last: checksums of every file above
 
-An interval is finished only when its manifest exists and every checksum matches.
+An interval is finished only when its manifest exists and every checksum matches. What each
+stage writes is declared once, in STAGE_OUTPUTS, so the manifest, resume and reuse checks
+cover whatever a stage writes.
 """
 
 from __future__ import annotations
@@ -24,24 +28,56 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from safetensors import safe_open
 
 from edco.config import EdcoConfig, load_config
 from edco.errors import StoreError
-from storage.files import atomic_write, sha256, write_json, write_parquet
+from storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
 
-STAGES: dict[str, str] = {
-    "score": "pool_scores.parquet",
-    "select": "scores.parquet",
-    "train": "checkpoint.safetensors",
-    "evaluate": "metrics.json",
+@dataclass(frozen=True)
+class StageOutput:
+    """A file or folder a stage writes into its interval folder, and how to read it back.
+
+    `read` raises when the output does not parse: a stage output of an unfinished interval is
+    reused only if every one of its outputs reads.
+    """
+
+    name: str
+    read: Callable[[Path], Any]
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def _read_checkpoint(path: Path) -> Path:
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights or not any((path / name).exists() for name in ("config.json", "adapter_config.json")):
+        raise ValueError(f"{path}: not a checkpoint folder")
+    for file in weights:
+        with safe_open(str(file), "pt") as fh:
+            fh.metadata()
+    return path
+
+
+CHECKPOINT = "checkpoint"
+STAGE_OUTPUTS: dict[str, tuple[StageOutput, ...]] = {
+    "score": (StageOutput("pool_scores.parquet", pq.read_table),),
+    "select": (StageOutput("selection_state.json", _read_json), StageOutput("scores.parquet", pq.read_table)),
+    "train": (StageOutput(CHECKPOINT, _read_checkpoint), StageOutput("train_stats.json", _read_json)),
+    "evaluate": (StageOutput("metrics.json", _read_json),),
 }
+"""In write order; a stage's last output is written last, and carries the stage's seconds."""
+STAGES = tuple(STAGE_OUTPUTS)
 MANIFEST = "manifest.json"
+NOT_FINISHED = "not finished"
 RUN_FILES = ("config.yaml", "pool.parquet", "eval.parquet")
 
 
@@ -124,7 +160,11 @@ class RunStore:
         return self.run_dir / f"interval_{interval:03d}"
 
     def stage_path(self, interval: int, stage: str) -> Path:
-        return self.interval_dir(interval) / STAGES[stage]
+        """The stage's last output: the one whose presence says the stage finished."""
+        return self.interval_dir(interval) / STAGE_OUTPUTS[stage][-1].name
+
+    def checkpoint_dir(self, interval: int) -> Path:
+        return self.interval_dir(interval) / CHECKPOINT
 
     def prepare_interval(self, interval: int) -> Path:
         path = self.interval_dir(interval)
@@ -139,77 +179,113 @@ class RunStore:
 
     def write_checkpoint(self, interval: int, write: Callable[[Path], None]) -> Path:
         self.prepare_interval(interval)
-        return atomic_write(self.stage_path(interval, "train"), write, fault=f"checkpoint.write@{interval}")
+        return atomic_dir(self.checkpoint_dir(interval), write, fault=f"checkpoint.write@{interval}")
+
+    def write_train_stats(self, interval: int, stats: dict[str, Any], seconds: float) -> Path:
+        return write_json(self.stage_path(interval, "train"), {**stats, "seconds": seconds}, fault=f"stats.write@{interval}")
+
+    def write_selection_state(self, interval: int, state: dict[str, Any]) -> Path:
+        self.prepare_interval(interval)
+        return write_json(self.interval_dir(interval) / STAGE_OUTPUTS["select"][0].name, state, fault=f"state.write@{interval}")
+
+    def selection_state(self, interval: int) -> dict[str, Any]:
+        """What a stateful strategy (SEC's bandit) carried out of an interval; {} for the others."""
+        return _read_json(self.interval_dir(interval) / STAGE_OUTPUTS["select"][0].name)
 
     def read_table(self, interval: int, stage: str) -> pa.Table:
         return pq.read_table(self.stage_path(interval, stage))
+
+    def selected_records(self, interval: int) -> pa.Table:
+        """The pool records the interval's selection chose."""
+        scores = self.read_table(interval, "select")
+        pool = self.pool()
+        return pool.filter(pc.is_in(pool["id"], value_set=scores.filter(scores["selected"])["sample_id"]))
+
+    def train_stats(self, interval: int) -> dict[str, Any]:
+        return _read_json(self.stage_path(interval, "train"))
 
     def stage_seconds(self, interval: int, stage: str) -> float:
         path = self.stage_path(interval, stage)
         if path.suffix == ".parquet":
             return float(pq.read_schema(path).metadata[b"edco.seconds"])
-        return float(self.checkpoint_metadata(interval)["edco.seconds"])
-
-    def checkpoint_metadata(self, interval: int) -> dict[str, str]:
-        with safe_open(str(self.stage_path(interval, "train")), "pt") as fh:
-            return dict(fh.metadata())
+        return float(_read_json(path)["seconds"])
 
     def model_checkpoint(self, interval: int) -> Path | None:
         """The weights interval `interval` starts from: the previous interval's, or the base model."""
-        return None if interval == 0 else self.stage_path(interval - 1, "train")
+        return None if interval == 0 else self.checkpoint_dir(interval - 1)
 
     def write_metrics(self, interval: int, metrics: dict[str, Any]) -> Path:
         return write_json(self.stage_path(interval, "evaluate"), metrics, fault=f"metrics.write@{interval}")
 
     def metrics(self, interval: int) -> dict[str, Any]:
-        return json.loads(self.stage_path(interval, "evaluate").read_text())
+        return _read_json(self.stage_path(interval, "evaluate"))
 
     def seal(self, interval: int) -> Path:
-        """Checksums of the interval's files, written last: the commit point of an interval."""
-        files = {name: sha256(self.interval_dir(interval) / name) for name in STAGES.values()}
-        return write_json(
-            self.interval_dir(interval) / MANIFEST, {"interval": interval, "files": files}, fault=f"manifest.write@{interval}"
-        )
+        """Checksums of every file the interval's stages wrote, written last: the commit point of an interval."""
+        folder = self.interval_dir(interval)
+        files = {
+            str(path.relative_to(folder)): sha256(path)
+            for output in (o for outputs in STAGE_OUTPUTS.values() for o in outputs)
+            for path in _files(folder / output.name)
+        }
+        return self._write_manifest(interval, {"interval": interval, "files": files, "pruned": []})
+
+    def _write_manifest(self, interval: int, manifest: dict[str, Any]) -> Path:
+        return write_json(self.interval_dir(interval) / MANIFEST, manifest, fault=f"manifest.write@{interval}")
+
+    def manifest(self, interval: int) -> dict[str, Any]:
+        return _read_json(self.interval_dir(interval) / MANIFEST)
 
     def interval_problem(self, interval: int) -> str | None:
         """None when the interval is finished and intact, else what is wrong with it."""
-        manifest = self.interval_dir(interval) / MANIFEST
-        if not manifest.exists():
-            return "not finished"
+        path = self.interval_dir(interval) / MANIFEST
+        if not path.exists():
+            return NOT_FINISHED
         try:
-            files = json.loads(manifest.read_text())["files"]
+            files = self.manifest(interval)["files"]
         except (ValueError, KeyError):
-            return f"{manifest} is corrupted"
+            return f"{path} is corrupted"
         for name, digest in files.items():
-            path = self.interval_dir(interval) / name
-            if not path.exists():
-                return f"{path} is missing"
-            if sha256(path) != digest:
-                return f"{path} is corrupted (checksum differs from the manifest)"
+            file = self.interval_dir(interval) / name
+            if not file.exists():
+                return f"{file} is missing"
+            if sha256(file) != digest:
+                return f"{file} is corrupted (checksum differs from the manifest)"
         return None
 
+    def checkpoint_pruned(self, interval: int) -> bool:
+        """Whether a finished interval's checkpoint was deleted under storage.keep_checkpoints."""
+        return CHECKPOINT in self.manifest(interval)["pruned"]
+
+    def prune_checkpoint(self, interval: int) -> None:
+        """Delete a finished interval's checkpoint. The manifest stops listing it first, so a
+        crash in between leaves a folder that the next prune removes, never a "missing" file."""
+        manifest = self.manifest(interval)
+        if CHECKPOINT not in manifest["pruned"]:
+            prefix = f"{CHECKPOINT}/"
+            manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith(prefix)}
+            manifest["pruned"] = [*manifest["pruned"], CHECKPOINT]
+            self._write_manifest(interval, manifest)
+        shutil.rmtree(self.checkpoint_dir(interval), ignore_errors=True)
+
     def stage_readable(self, interval: int, stage: str) -> bool:
-        """A stage output of an unfinished interval is reused only if it parses."""
-        path = self.stage_path(interval, stage)
-        if not path.exists():
-            return False
-        try:
-            if path.suffix == ".parquet":
-                pq.read_table(path)
-            elif path.suffix == ".safetensors":
-                with safe_open(str(path), "pt") as fh:
-                    fh.metadata()
-            else:
-                json.loads(path.read_text())
-        except Exception:  # any parse failure means "recompute", never "crash"
-            return False
+        """A stage output of an unfinished interval is reused only if all of it parses."""
+        for output in STAGE_OUTPUTS[stage]:
+            path = self.interval_dir(interval) / output.name
+            try:
+                output.read(path)
+            except Exception:  # any parse failure (or absence) means "recompute", never "crash"
+                return False
         return True
 
     def remove_stale_temp_files(self) -> int:
-        """Temp files of writers killed before their rename; safe because we hold the run lock."""
+        """Temp files and folders of writers killed before their rename; safe because we hold the run lock."""
         stale = list(self.run_dir.glob(".*.tmp")) + list(self.run_dir.glob("interval_*/.*.tmp"))
         for path in stale:
-            path.unlink(missing_ok=True)
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
         return len(stale)
 
     def set_aside(self, interval: int, reason: str) -> Path:
@@ -244,3 +320,8 @@ def ensure_writable(root: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise StoreError(f"storage root {root} is not writable ({exc.strerror})", hint="set storage.root or --root to a writable folder") from None
+
+
+def _files(path: Path) -> list[Path]:
+    """A file, or every file under a folder, in a stable order."""
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]

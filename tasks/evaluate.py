@@ -2,42 +2,77 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-import pyarrow.compute as pc
+import pyarrow as pa
 from prefect import task
 
 from edco.config import EdcoConfig
 from edco.evaluation import accuracy, predict_choices
 from edco.models import load_model, load_tokenizer
+from edco.prompts import LETTERS
 from storage.store import RunStore
 from tasks.stage import RETRIES, StageClock, run_stage
 
 
 def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
-    model = load_model(cfg.model, store.stage_path(interval, "train"))
     eval_set = store.eval_set()
-    predictions = predict_choices(model, load_tokenizer(cfg.model), eval_set, cfg.scoring.batch_size, clock.progress)
-    scores = store.read_table(interval, "select")
-    trained = store.checkpoint_metadata(interval)
+    tokenizer = load_tokenizer(cfg.model)
+    model = load_model(cfg.model, store.checkpoint_dir(interval))
+    predictions = predict_choices(model, tokenizer, eval_set, cfg.scoring.batch_size, clock.progress)
+    trained = store.train_stats(interval)
     metrics = {
         "run": store.name,
         "interval": interval,
         "accuracy": accuracy(predictions, eval_set),
+        **_base(store, cfg, interval, tokenizer, eval_set),
         "eval_size": len(eval_set),
-        "selected": int(pc.sum(scores["selected"]).as_py()),
-        "selected_entropy_mean": pc.mean(scores.filter(scores["selected"])["score"]).as_py(),
-        "pool_entropy_mean": pc.mean(scores["score"]).as_py(),
-        "train_loss": float(trained["train_loss"]),
-        "train_steps": int(trained["steps"]),
-        "grad_norm": float(trained["grad_norm"]),
+        **_answer_spread(predictions),
+        **_signal_means(store.read_table(interval, "select")),
+        "train_steps": trained["steps"],
+        **trained["summary"],
+        **trained["diagnostics"],
         **{f"{stage}_seconds": store.stage_seconds(interval, stage) for stage in ("score", "select", "train")},
         "evaluate_seconds": clock.seconds(),
     }
     return store.write_metrics(interval, metrics)
 
 
+def _base(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, eval_set: pa.Table) -> dict[str, float]:
+    """The starting model's accuracy, measured once (in interval 0) and carried by every interval."""
+    if interval > 0:
+        first = store.metrics(0)
+        return {"base_accuracy": first["base_accuracy"]}
+    start = time.perf_counter()
+    predictions = predict_choices(load_model(cfg.model), tokenizer, eval_set, cfg.scoring.batch_size)
+    return {"base_accuracy": accuracy(predictions, eval_set), "base_evaluate_seconds": time.perf_counter() - start}
+
+
+def _answer_spread(predictions: list[int]) -> dict[str, Any]:
+    """Which letters the model answers: a model collapsed onto one letter scores that letter's share."""
+    counts = Counter(LETTERS[p] for p in predictions)
+    return {
+        "predicted_letters": " ".join(f"{letter}:{counts[letter]}" for letter in sorted(counts)),
+        "top_answer_share": max(counts.values()) / len(predictions),
+    }
+
+
+def _signal_means(scores: pa.Table) -> dict[str, Any]:
+    """Mean signal of the selection and of the pool (None for strategies that measure nothing)."""
+    selected = [s for s, chosen in zip(scores["score"].to_pylist(), scores["selected"].to_pylist()) if chosen]
+    mean = lambda xs: None if not xs or None in xs else sum(xs) / len(xs)  # noqa: E731
+    return {
+        "signal": scores["signal"][0].as_py(),
+        "selected": len(selected),
+        "selected_signal_mean": mean(selected),
+        "pool_signal_mean": mean(scores["score"].to_pylist()),
+    }
+
+
 @task(name="evaluate", **RETRIES)
 def evaluate(run_dir: str, interval: int) -> str:
-    """Held-out accuracy of the interval's fine-tuned model, plus the interval's diagnostics."""
+    """Held-out accuracy of the interval's fine-tuned model (and of the base model, in interval 0)."""
     return run_stage(run_dir, interval, "evaluate", _evaluate)

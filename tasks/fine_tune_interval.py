@@ -1,33 +1,50 @@
-"""Fine-tune stage: SFT on the interval's selection; its checkpoint starts the next interval."""
+"""Fine-tune stage: train on the interval's selection; its checkpoint starts the next interval."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-import pyarrow.compute as pc
 from prefect import task
 
 from edco.config import EdcoConfig
-from edco.models import load_model, load_tokenizer, save_weights
+from edco.diagnostics import gradient_consistency, last_block_params
+from edco.models import load_model, load_tokenizer, save_checkpoint
 from edco.seeds import derive_seed
-from edco.training import sft
+from edco.training import TRAINERS
 from storage.store import RunStore
 from tasks.stage import RETRIES, StageClock, run_stage
 
 
 def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
-    model = load_model(cfg.model, store.model_checkpoint(interval))
-    scores = store.read_table(interval, "select")
-    chosen = scores.filter(scores["selected"])["sample_id"]
-    pool = store.pool()
-    records = pool.filter(pc.is_in(pool["id"], value_set=chosen))
-    stats = sft(model, load_tokenizer(cfg.model), records, cfg.training, derive_seed(cfg.seed, interval, "train"), clock.progress)
-    metadata = {"edco.seconds": f"{clock.seconds():.6f}", "train_loss": repr(stats.loss),
-                "steps": str(stats.steps), "grad_norm": repr(stats.grad_norm)}
-    return store.write_checkpoint(interval, lambda tmp: save_weights(model, tmp, metadata))
+    model = load_model(cfg.model, store.model_checkpoint(interval), training=True)
+    tokenizer = load_tokenizer(cfg.model)
+    records = store.selected_records(interval)
+    seed = derive_seed(cfg.seed, interval, "train")
+    diagnostics = _selection_diagnostics(model, tokenizer, records, cfg, seed)
+    train = TRAINERS[cfg.training.method]
+    stats = train(
+        model, tokenizer, records, cfg.training, seed, progress=clock.progress,
+        fp16_autocast=cfg.model.dtype == "float16", measure_gain=cfg.selection.strategy == "sec",
+    )
+    store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))
+    return store.write_train_stats(interval, {**stats.to_json(), "diagnostics": diagnostics}, clock.seconds())
+
+
+def _selection_diagnostics(model, tokenizer, records, cfg: EdcoConfig, seed: int) -> dict[str, float]:  # noqa: ANN001
+    """Gradient direction consistency of the selection under the model about to train on it; timed
+    apart so that compute accounting can tell it from training."""
+    if not cfg.diagnostics.gradient_samples:
+        return {}
+    start = time.perf_counter()
+    consistency, norm = gradient_consistency(
+        model, tokenizer, records, cfg.diagnostics.gradient_samples, seed,
+        params=last_block_params(model, cfg.diagnostics.gradient_blocks),
+    )
+    return {"gradient_consistency": consistency, "gradient_norm": norm, "diagnostics_seconds": time.perf_counter() - start}
 
 
 @task(name="fine-tune-interval", **RETRIES)
 def fine_tune_interval(run_dir: str, interval: int) -> str:
-    """SFT on the interval's selected samples; the checkpoint is the next interval's model."""
+    """Train (SFT or GRPO) on the interval's selected samples; the checkpoint is the next interval's model."""
     return run_stage(run_dir, interval, "train", _train)

@@ -1,4 +1,4 @@
-"""Score-pool stage: inference entropy of every pool sample under the interval's starting model."""
+"""Score-pool stage: the selection signal of every pool sample under the interval's starting model."""
 
 from __future__ import annotations
 
@@ -7,19 +7,25 @@ from pathlib import Path
 from prefect import task
 
 from edco.config import EdcoConfig
-from edco.entropy import score_table
 from edco.models import load_model, load_tokenizer
+from edco.selection import STRATEGIES
+from edco.signals import SIGNALS
 from storage.store import RunStore
 from tasks.stage import RETRIES, StageClock, run_stage
 
 
 def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
-    model = load_model(cfg.model, store.model_checkpoint(interval))
-    table = score_table(model, load_tokenizer(cfg.model), store.pool(), cfg.scoring, clock.progress)
+    strategy = STRATEGIES[cfg.selection.strategy]
+    if interval > 0 and not strategy.rescore:  # a static curriculum: measured once, by the base model
+        clock.progress(1, 1)
+        return store.write_table(interval, "score", store.read_table(0, "score"), clock.seconds())
+    signal = SIGNALS[strategy.signal]
+    model = load_model(cfg.model, store.model_checkpoint(interval)) if signal.needs_model else None
+    table = signal.measure(model, load_tokenizer(cfg.model), store.pool(), cfg.scoring, clock.progress)
     return store.write_table(interval, "score", table, clock.seconds())
 
 
 @task(name="score-pool", **RETRIES)
 def score_pool(run_dir: str, interval: int) -> str:
-    """Entropy of every pool sample under the model that interval `interval` starts from."""
+    """The strategy's signal for every pool sample under the model that interval `interval` starts from."""
     return run_stage(run_dir, interval, "score", _score)

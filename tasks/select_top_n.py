@@ -1,4 +1,4 @@
-"""Select-top-N stage: rank the scored pool with the configured strategy."""
+"""Select-top-N stage: rank the scored pool with the configured strategy and keep the N best."""
 
 from __future__ import annotations
 
@@ -9,17 +9,30 @@ from prefect import task
 
 from edco.config import EdcoConfig
 from edco.seeds import derive_seed
-from edco.selection import resolve_top_n
-from edco.selection import select_top_n as rank_and_select
+from edco.selection import SelectionInput, resolve_top_n, select
 from storage.store import RunStore
 from tasks.stage import RETRIES, StageClock, run_stage
 
 
 def _select(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
     scores = store.read_table(interval, "score")
-    n = resolve_top_n(cfg.selection.top_n, len(scores), cfg.training.epochs, cfg.curriculum.intervals)
-    ranked = rank_and_select(scores, cfg.selection.strategy, n, derive_seed(cfg.seed, interval, "select"))
+    pool = store.pool()
+    category = dict(zip(pool["id"].to_pylist(), pool["category"].to_pylist()))
+    ranked, state = select(
+        SelectionInput(
+            scores=scores,
+            n=resolve_top_n(cfg.selection.top_n, len(scores), cfg.training.epochs, cfg.curriculum.intervals),
+            seed=derive_seed(cfg.seed, interval, "select"),
+            interval=interval,
+            cfg=cfg.selection,
+            categories=[category[i] for i in scores["sample_id"].to_pylist()],
+            state=store.selection_state(interval - 1) if interval else {},
+            sample_gain=store.train_stats(interval - 1)["sample_gain"] if interval else {},
+        ),
+        cfg.selection.strategy,
+    )
     clock.progress(1, 1)
+    store.write_selection_state(interval, state)
     ranked = ranked.add_column(0, "interval", pa.array([interval] * len(ranked), pa.int32()))
     ranked = ranked.add_column(0, "run", pa.array([store.name] * len(ranked), pa.string()))
     return store.write_table(interval, "select", ranked, clock.seconds())

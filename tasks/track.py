@@ -1,32 +1,29 @@
-"""MLflow logging as tasks: the tracking database can be briefly locked, so these retry."""
+"""Tracking as tasks: the tracking database can be briefly locked, so these retry."""
 
 from __future__ import annotations
 
 from prefect import task
 
-from storage import tracking
 from storage.store import RunStore
 from tasks.stage import RETRIES
+from tracking.mlflow_runs import MlflowTracker
 
 
 @task(name="track-run", **RETRIES)
-def track_run(run_dir: str) -> str:
-    store = RunStore(run_dir)
-    return tracking.ensure_run(store, store.config())
+def track_run(run_dir: str, parent_run_id: str | None = None) -> str:
+    return MlflowTracker(RunStore(run_dir), parent_run_id).start()
 
 
 @task(name="track-interval", **RETRIES)
-def track_interval(run_dir: str, run_id: str, interval: int) -> int:
-    store = RunStore(run_dir)
-    return tracking.log_interval(store, store.config(), run_id, interval)
+def track_interval(run_dir: str, interval: int) -> int:
+    return MlflowTracker(RunStore(run_dir)).log_interval(interval)
 
 
 @task(name="track-finish", **RETRIES)
-def track_finish(run_dir: str, run_id: str, final_interval: int) -> None:
-    store = RunStore(run_dir)
-    tracking.finish_run(store, store.config(), run_id, final_interval)
+def track_finish(run_dir: str, final_interval: int) -> None:
+    MlflowTracker(RunStore(run_dir)).finish(final_interval)
 
 
 @task(name="track-failure", **RETRIES)
-def track_failure(run_dir: str, run_id: str) -> None:
-    tracking.fail_run(RunStore(run_dir).config(), run_id)
+def track_failure(run_dir: str) -> None:
+    MlflowTracker(RunStore(run_dir)).fail()

@@ -15,7 +15,7 @@ import sys
 
 import edco.cli
 import flows.curriculum  # noqa: F401 - imported for the children
-import storage.tracking  # noqa: F401
+import tracking.mlflow_runs  # noqa: F401
 
 
 def serve() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from edco.config import config_diff, load_config, parse_config
@@ -25,6 +27,10 @@ def test_demo_config_loads():
         ({"run_name": "a", "scoring": {"mode": "half"}}, "'scoring.mode'"),
         ({"run_name": "a", "selection": {"top_n": 0}}, "'selection.top_n'"),
         ({"run_name": "a", "selection": {"top_n": "many"}}, "'selection.top_n'"),
+        ({"run_name": "a", "training": {"method": "rl"}}, "'training.method'"),
+        ({"run_name": "a", "training": {"grpo": {"num_generations": 1}}}, "'training.grpo.num_generations'"),
+        ({"run_name": "a", "model": {"dtype": "int8"}}, "'model.dtype'"),
+        ({"run_name": "a", "storage": {"keep_checkpoints": "some"}}, "'storage.keep_checkpoints'"),
     ],
 )
 def test_invalid_configs_name_the_key(data, message):
@@ -55,9 +61,33 @@ def test_unreadable_or_non_mapping_config(tmp_path):
         load_config(tmp_path / "list.yaml")
 
 
-@pytest.mark.parametrize("path", ["configs/demo.yaml", "configs/medqa-qwen3-4b.yaml", "configs/jecqa-llama3.2-3b.yaml"])
+SHIPPED = sorted(str(p) for p in Path("configs").glob("*.yaml"))
+
+
+def test_every_shipped_config_is_tested():
+    assert {"configs/demo.yaml", "configs/demo-grpo.yaml", "configs/medqa-qwen3-4b.yaml"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("path", SHIPPED)
 def test_shipped_configs_validate(path):
-    assert load_config(path).run_name
+    cfg = load_config(path)
+    assert cfg.run_name and Path(path).stem.startswith(cfg.run_name.split("-")[0])
+
+
+def test_published_grpo_preset_fills_only_unset_knobs():
+    cfg = parse_config({"run_name": "a", "training": {"preset": "published_grpo", "grpo": {"iterations": 7}}})
+    g = cfg.training.grpo
+    assert (cfg.training.method, cfg.training.lr, cfg.curriculum.intervals) == ("grpo", 1e-6, 5)
+    assert (g.num_generations, g.beta, g.epsilon, g.iterations) == (8, 0.01, 0.2, 7)
+    explicit = parse_config({"run_name": "a", "curriculum": {"intervals": 2}, "training": {"preset": "published_grpo", "lr": 1e-5}})
+    assert (explicit.training.lr, explicit.curriculum.intervals) == (1e-5, 2)
+
+
+def test_storage_settings_are_not_part_of_the_run_identity(tmp_path):
+    a = parse_config({"run_name": "a"})
+    b = parse_config({"run_name": "a", "storage": {"keep_checkpoints": "best", "root": str(tmp_path)}})
+    assert a.identity_hash() == b.identity_hash()
+    assert b.with_root(tmp_path / "x").storage.keep_checkpoints == "best"
 
 
 def test_prefect_yaml_deployments_point_at_a_real_flow_and_config():
@@ -69,3 +99,9 @@ def test_prefect_yaml_deployments_point_at_a_real_flow_and_config():
         flow = load_flow_from_entrypoint(deployment["entrypoint"])
         assert flow.name == "edco-run"
         assert load_config(deployment["parameters"]["config_path"]).run_name
+
+
+def test_committed_config_reference_is_up_to_date():
+    from edco.config_docs import config_reference
+
+    assert Path("docs/CONFIG.md").read_text() == config_reference(), "run: edco config-docs > docs/CONFIG.md"

@@ -1,9 +1,10 @@
 """SIGKILL at every stage boundary and mid-stage of intervals 1 and 2, then `edco resume`.
 
-For each fault point a fresh run is killed there and resumed to the end; then one run is
-killed at every point in turn (each resume dying at the next), for repeated crashes. The
-final tables, checkpoints and metrics must equal an uninterrupted run with the same seed,
-no finished stage may run again, and MLflow must hold one run with one value per step.
+One run is killed at every point in turn (each resume dying at the next), for repeated
+crashes; a sample of single points kills a fresh run once and resumes it, and a GRPO run is
+killed at each point of its training stage. The final tables, checkpoints and metrics must
+equal an uninterrupted run with the same seed, no finished stage may run again, and MLflow
+must hold one run with one value per step.
 """
 
 from __future__ import annotations
@@ -19,22 +20,27 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from edco.config import parse_config
-from storage import tracking
 from storage.store import STAGES, RunStore
 from tests.conftest import tiny_config
+from tracking.mlflow_runs import MlflowTracker
 
 pytestmark = pytest.mark.slow
 
 POINTS = [
     "score.start", "score.mid", "score.write", "score.end",
     "select.start", "select.mid", "select.write", "select.end",
-    "train.start", "train.mid", "checkpoint.write", "train.end",
+    "train.start", "train.mid", "checkpoint.write", "stats.write", "train.end",
     "evaluate.start", "evaluate.mid", "metrics.write", "evaluate.end",
     "manifest.write", "seal.end", "mlflow.log",
 ]
 TIMEOUT_S = 300
 KILLS = [f"{point}@{interval}" for interval in (1, 2) for point in POINTS]
+SINGLE_KILLS = ["score.mid@1", "select.write@2", "train.mid@1", "checkpoint.write@2", "manifest.write@1", "mlflow.log@2"]
+GRPO_KILLS = [f"{point}@1" for point in ("train.start", "train.mid", "checkpoint.write", "stats.write", "train.end")]
+GRPO = {
+    "training.method": "grpo", "training.batch_size": 2, "training.lr": 1e-4,
+    "training.grpo": {"num_generations": 2, "iterations": 2, "max_completion_length": 4},
+}
 
 
 class Zygote:
@@ -70,17 +76,25 @@ def zygote(prefect_api, tmp_path_factory):
     z.close()
 
 
-def write_config(path: Path, model_dir: Path, root: Path) -> Path:
-    path.write_text(yaml.safe_dump(tiny_config(model_dir, root, **{"curriculum.intervals": 3})))
+def write_config(path: Path, model_dir: Path, root: Path, **overrides: object) -> Path:
+    path.write_text(yaml.safe_dump(tiny_config(model_dir, root, **{"curriculum.intervals": 3, **overrides})))
     return path
+
+
+def finished_reference(zygote, model_dir: Path, base: Path, **overrides: object) -> RunStore:
+    config = write_config(base / "run.yaml", model_dir, base / "store", **overrides)
+    assert zygote.run(["run", str(config)]) == {"code": 0, "signal": None}
+    return RunStore(base / "store" / "tiny")
 
 
 @pytest.fixture(scope="module")
 def reference(zygote, tiny_model_dir, tmp_path_factory):
-    base = tmp_path_factory.mktemp("reference")
-    config = write_config(base / "run.yaml", tiny_model_dir, base / "store")
-    assert zygote.run(["run", str(config)]) == {"code": 0, "signal": None}
-    return RunStore(base / "store" / "tiny")
+    return finished_reference(zygote, tiny_model_dir, tmp_path_factory.mktemp("reference"))
+
+
+@pytest.fixture(scope="module")
+def grpo_reference(zygote, tiny_model_dir, tmp_path_factory):
+    return finished_reference(zygote, tiny_model_dir, tmp_path_factory.mktemp("grpo-reference"), **GRPO)
 
 
 def assert_same_results(store: RunStore, reference: RunStore) -> None:
@@ -90,41 +104,52 @@ def assert_same_results(store: RunStore, reference: RunStore) -> None:
         assert got["score"].to_pylist() == pytest.approx(want["score"].to_pylist(), abs=1e-6)
         strip = lambda m: {k: v for k, v in m.items() if not k.endswith("_seconds")}  # noqa: E731
         assert strip(store.metrics(interval)) == strip(reference.metrics(interval))
-    final_got = load_file(str(store.stage_path(2, "train")))
-    final_want = load_file(str(reference.stage_path(2, "train")))
+    assert store.train_stats(2)["history"] == reference.train_stats(2)["history"]
+    final_got = load_file(str(store.checkpoint_dir(2) / "model.safetensors"))
+    final_want = load_file(str(reference.checkpoint_dir(2) / "model.safetensors"))
     assert final_got.keys() == final_want.keys()
     for key in final_got:
         assert (final_got[key] - final_want[key]).abs().max().item() <= 1e-6, key
 
 
-def assert_resumed_without_rework(store: RunStore, reference: RunStore, root: Path, model_dir: Path) -> None:
-    assert_same_results(store, reference)
+def assert_resumed_without_rework(store: RunStore, reference: RunStore) -> None:
+    assert_same_results(store)
     log = store.stage_log()
     finished = [(e["interval"], e["stage"]) for e in log if e["event"] == "finished"]
     assert sorted(finished) == sorted((i, s) for i in range(3) for s in STAGES), "a finished stage was recomputed"
     assert not list(store.run_dir.glob("interval_*/.*.tmp")), "stale temp files were left"
-    cfg = parse_config(tiny_config(model_dir, root))
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking.tracking_uri(cfg))
-    runs = client.search_runs([client.get_experiment_by_name("edco").experiment_id])
+    tracker = MlflowTracker(store)
+    runs = tracker.client.search_runs([tracker.client.get_experiment_by_name("edco").experiment_id])
     assert len(runs) == 1, "resume must log into the same MLflow run"
-    for key in tracking.INTERVAL_METRICS:
-        assert [step for step, _ in tracking.metric_history(cfg, runs[0].info.run_id, key)] == [0, 1, 2], key
+    for key in ("accuracy", "train_loss", "grad_norm", "score_seconds", "evaluate_seconds"):
+        assert [step for step, _ in tracker.metric_history(key)] == [0, 1, 2], key
+    steps = sum(store.train_stats(i)["steps"] for i in range(3))
+    assert [step for step, _ in tracker.metric_history("train/loss")] == list(range(1, steps + 1))
 
 
-@pytest.mark.parametrize("point", KILLS)
-def test_sigkill_then_resume_matches_uninterrupted_run(point, zygote, reference, tiny_model_dir, tmp_path):
-    config = write_config(tmp_path / "run.yaml", tiny_model_dir, tmp_path / "store")
+def kill_once_and_resume(zygote, point: str, model_dir: Path, tmp_path: Path, **overrides: object) -> RunStore:
+    config = write_config(tmp_path / "run.yaml", model_dir, tmp_path / "store", **overrides)
     assert zygote.run(["run", str(config)], EDCO_KILL_AT=point) == {"code": None, "signal": signal.SIGKILL}, point
     killed_pids = {e["pid"] for e in RunStore(tmp_path / "store" / "tiny").stage_log()}
     assert zygote.run(["resume", "tiny", "--root", str(tmp_path / "store")]) == {"code": 0, "signal": None}
-
     store = RunStore(tmp_path / "store" / "tiny")
-    assert_resumed_without_rework(store, reference, tmp_path / "store", tiny_model_dir)
     kill_interval = int(point.split("@")[1])
     resumed = [e for e in store.stage_log() if e["pid"] not in killed_pids and e["event"] == "started"]
     assert all(e["interval"] >= kill_interval for e in resumed), "a finished interval was recomputed"
+    return store
+
+
+@pytest.mark.parametrize("point", SINGLE_KILLS)
+def test_sigkill_then_resume_matches_uninterrupted_run(point, zygote, reference, tiny_model_dir, tmp_path):
+    store = kill_once_and_resume(zygote, point, tiny_model_dir, tmp_path)
+    assert_resumed_without_rework(store, reference)
+
+
+@pytest.mark.parametrize("point", GRPO_KILLS)
+def test_sigkill_in_a_grpo_interval_then_resume_matches_uninterrupted_run(point, zygote, grpo_reference, tiny_model_dir, tmp_path):
+    store = kill_once_and_resume(zygote, point, tiny_model_dir, tmp_path, **GRPO)
+    assert_resumed_without_rework(store, grpo_reference)
+    assert "reward_mean" in store.metrics(1) and store.train_stats(1)["steps"] == 2
 
 
 def test_repeated_sigkills_during_resume_still_converge(zygote, reference, tiny_model_dir, tmp_path):
@@ -135,4 +160,4 @@ def test_repeated_sigkills_during_resume_still_converge(zygote, reference, tiny_
         outcome = zygote.run(["resume", "tiny", "--root", root], EDCO_KILL_AT=point)
         assert outcome == {"code": None, "signal": signal.SIGKILL}, f"{point} was never reached"
     assert zygote.run(["resume", "tiny", "--root", root]) == {"code": 0, "signal": None}
-    assert_resumed_without_rework(RunStore(tmp_path / "store" / "tiny"), reference, tmp_path / "store", tiny_model_dir)
+    assert_resumed_without_rework(RunStore(tmp_path / "store" / "tiny"), reference)

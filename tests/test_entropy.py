@@ -90,3 +90,12 @@ def test_published_estimator_presets_and_reproducible_sampling(tiny):
         runs.append(score_table(model, tokenizer, records, cfg)["score"].to_pylist())
     assert runs[0] == runs[1]
     assert max(runs[0]) <= math.log2(20) + 1e-9  # top-20 entropy in bits is at most log2(20)
+
+
+@pytest.mark.parametrize("tokens, ceil_kept, floor_kept", [(32, 7, 6), (128, 26, 25)])
+def test_top_fraction_rounding_follows_the_authors_code_in_the_published_preset(tokens, ceil_kept, floor_kept):
+    entropies = torch.arange(1, tokens + 1, dtype=torch.float64)  # the top k of 1..T average (2T - k + 1) / 2
+    assert aggregate(entropies, "top_fraction", 0.2, "ceil") == (2 * tokens - ceil_kept + 1) / 2
+    assert aggregate(entropies, "top_fraction", 0.2, "floor") == (2 * tokens - floor_kept + 1) / 2  # max(1, int(0.2 T))
+    assert ScoringConfig(estimator="published").top_rounding == "floor"
+    assert ScoringConfig().top_rounding == "ceil"

@@ -7,14 +7,15 @@ import json
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from edco.config import parse_config
 from edco.faults import InjectedFault
 from flows.curriculum import run_curriculum
-from storage import tracking
 from storage.sql import query
 from storage.store import RunStore
 from tests.conftest import tiny_config
+from tracking.mlflow_runs import MlflowTracker, run_summary
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,24 @@ def test_every_interval_writes_scores_checkpoint_metrics_and_manifest(finished_r
         rest = scores.filter(pc.invert(scores["selected"]))
         assert min(selected["score"].to_pylist()) >= max(rest["score"].to_pylist())
         assert store.interval_problem(interval) is None
-        assert (store.interval_dir(interval) / "checkpoint.safetensors").stat().st_size > 0
+        manifest = json.loads((store.interval_dir(interval) / "manifest.json").read_text())["files"]
+        on_disk = {str(p.relative_to(store.interval_dir(interval))) for p in store.interval_dir(interval).rglob("*") if p.is_file()}
+        assert set(manifest) == on_disk - {"manifest.json"}  # the manifest covers every file the stages wrote
+        assert {"checkpoint/model.safetensors", "checkpoint/config.json", "train_stats.json"} <= set(manifest)
     assert (store.run_dir / "config.yaml").exists() and store.info()["config_hash"] == cfg.identity_hash()
+
+
+def test_checkpoints_load_with_plain_from_pretrained(finished_run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from edco.models import load_model
+
+    cfg, store, _ = finished_run
+    folder = store.checkpoint_dir(1)
+    plain, tokenizer = AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    ours = load_model(cfg.model, folder)
+    assert all(torch.equal(plain.state_dict()[k], v) for k, v in ours.state_dict().items())
+    assert not list(folder.glob("*.bin")) and tokenizer.eos_token == "<|im_end|>"
 
 
 def test_stage_seconds_in_metrics_match_the_audit_trail(finished_run):
@@ -65,17 +82,25 @@ def test_duckdb_views_match_the_parquet_files(finished_run):
 
 def test_mlflow_run_has_one_step_per_interval(finished_run):
     cfg, store, metrics = finished_run
-    run_id = tracking.find_run(store, cfg)
-    history = tracking.metric_history(cfg, run_id, "accuracy")
-    assert history == [(m["interval"], m["accuracy"]) for m in metrics]
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking.tracking_uri(cfg))
-    run = client.get_run(run_id)
-    assert run.info.status == "FINISHED" and run.data.tags["edco.final_interval"] == "1"
-    assert run.data.params["scoring.mode"] == "prefix"
-    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    tracker = MlflowTracker(store)
+    assert tracker.metric_history("accuracy") == [(m["interval"], m["accuracy"]) for m in metrics]
+    run = run_summary(tracker)
+    assert run["status"] == "FINISHED" and run["tags"]["edco.final_interval"] == "1"
+    assert run["params"]["scoring.mode"] == "prefix" and run["params"]["training.method"] == "sft"
+    artifacts = {a.path for a in tracker.client.list_artifacts(tracker.run_id)}
     assert {"interval_000", "interval_001", "final_checkpoint"} <= artifacts
+    final = {a.path for a in tracker.client.list_artifacts(tracker.run_id, "final_checkpoint")}
+    assert "final_checkpoint/model.safetensors" in final
+
+
+def test_trainer_steps_form_one_curve_across_intervals(finished_run):
+    _, store, metrics = finished_run
+    tracker = MlflowTracker(store)
+    steps = [store.train_stats(i)["history"] for i in range(2)]
+    expected = [(n + 1, entry["loss"]) for n, entry in enumerate(steps[0] + steps[1])]
+    assert tracker.metric_history("train/loss") == expected  # steps keep counting: 1, 2 | 3, 4
+    assert [step for step, _ in tracker.metric_history("train/learning_rate")] == [1, 2, 3, 4]
+    assert metrics[1]["train_steps"] == 2 and metrics[1]["train_loss"] == pytest.approx(sum(e["loss"] for e in steps[1]) / 2)
 
 
 def test_resume_after_failure_in_last_interval_gives_equal_tables(tiny_model_dir, prefect_api, tmp_path, monkeypatch, finished_run):
@@ -86,14 +111,12 @@ def test_resume_after_failure_in_last_interval_gives_equal_tables(tiny_model_dir
         run_curriculum(cfg)
     store = RunStore(tmp_path / "tiny")
     assert store.interval_problem(0) is None and store.interval_problem(1) == "not finished"
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking.tracking_uri(cfg))
-    (failed,) = client.search_runs([client.get_experiment_by_name("edco").experiment_id])
+    tracker = MlflowTracker(store)
+    (failed,) = tracker.client.search_runs([tracker.client.get_experiment_by_name("edco").experiment_id])
     assert failed.info.status == "FAILED"
     monkeypatch.delenv("EDCO_FAIL_AT")
     _, metrics = run_curriculum(cfg)
-    assert client.get_run(failed.info.run_id).info.status == "FINISHED"  # the same MLflow run, resumed
+    assert tracker.client.get_run(failed.info.run_id).info.status == "FINISHED"  # the same MLflow run, resumed
     for interval in range(2):
         assert pq.read_table(store.stage_path(interval, "select")).equals(pq.read_table(reference.stage_path(interval, "select")))
     strip = lambda m: {k: v for k, v in m.items() if not k.endswith("_seconds")}  # noqa: E731
@@ -107,11 +130,60 @@ def test_resume_after_failure_in_last_interval_gives_equal_tables(tiny_model_dir
 def test_lora_run_checkpoints_only_the_adapters(tiny_model_dir, prefect_api, tmp_path):
     from safetensors.torch import load_file
 
-    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path, **{"model.lora": {"r": 2, "alpha": 4}, "curriculum.intervals": 1}))
+    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path, **{"model.lora": {"r": 2, "alpha": 4}}))
     store, metrics = run_curriculum(cfg)
-    weights = load_file(str(store.stage_path(0, "train")))
-    assert weights and all("lora_" in key for key in weights)
-    assert 0.0 <= metrics[0]["accuracy"] <= 1.0
+    for interval in range(2):
+        weights = load_file(str(store.checkpoint_dir(interval) / "adapter_model.safetensors"))
+        assert weights and all("lora_" in key for key in weights)
+    assert json.loads((store.checkpoint_dir(1) / "adapter_config.json").read_text())["r"] == 2
+    assert 0.0 <= metrics[1]["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("keep, kept", [("last", [2]), ("best", "best+last")])
+def test_keep_checkpoints_prunes_finished_intervals(tiny_model_dir, prefect_api, tmp_path, keep, kept):
+    data = tiny_config(tiny_model_dir, tmp_path, **{"curriculum.intervals": 3})
+    data["storage"]["keep_checkpoints"] = keep
+    store, metrics = run_curriculum(parse_config(data))
+    if kept == "best+last":
+        accuracies = [m["accuracy"] for m in metrics]
+        kept = sorted({accuracies.index(max(accuracies)), 2})
+    assert [i for i in range(3) if store.checkpoint_dir(i).exists()] == kept
+    for interval in range(3):
+        assert store.interval_problem(interval) is None  # a pruned checkpoint is not a damaged interval
+        assert store.checkpoint_pruned(interval) == (interval not in kept)
+        assert (store.interval_dir(interval) / "train_stats.json").exists()
+
+
+def test_damaged_interval_after_pruning_goes_back_to_a_checkpoint_that_exists(tiny_model_dir, prefect_api, tmp_path, caplog):
+    data = tiny_config(tiny_model_dir, tmp_path, **{"curriculum.intervals": 3})
+    data["storage"]["keep_checkpoints"] = "last"
+    store, first = run_curriculum(parse_config(data))
+    (store.checkpoint_dir(2) / "model.safetensors").write_bytes(b"damaged")
+    _, again = run_curriculum(parse_config(data))
+    assert "resuming from interval 0" in caplog.text and "was pruned" in caplog.text
+    strip = lambda m: {k: v for k, v in m.items() if not k.endswith("_seconds")}  # noqa: E731
+    assert [strip(m) for m in again] == [strip(m) for m in first]  # recomputed from the base model, same results
+
+
+def test_whole_flow_in_bf16_on_the_cpu(tiny_model_dir, prefect_api, tmp_path):
+    from safetensors import safe_open
+
+    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path, **{"model.device": "cpu", "model.dtype": "bfloat16"}))
+    store, metrics = run_curriculum(cfg)
+    with safe_open(str(store.checkpoint_dir(1) / "model.safetensors"), "pt") as fh:
+        assert {fh.get_slice(k).get_dtype() for k in fh.keys()} == {"BF16"}
+    assert all(0.0 <= m["accuracy"] <= 1.0 for m in metrics)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_whole_flow_on_cuda_in_bf16(tiny_model_dir, prefect_api, tmp_path):
+    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path, **{"model.device": "cuda", "model.dtype": "auto"}))
+    store, metrics = run_curriculum(cfg)
+    from edco.models import load_model
+
+    assert load_model(cfg.model, store.checkpoint_dir(1)).dtype == torch.bfloat16
+    assert len(metrics) == 2 and store.interval_problem(1) is None
 
 
 def test_skip_invalid_quarantines_bad_rows_in_the_run_folder(tiny_model_dir, prefect_api, tmp_path):
@@ -125,3 +197,35 @@ def test_skip_invalid_quarantines_bad_rows_in_the_run_folder(tiny_model_dir, pre
     quarantined = [json.loads(line) for line in (store.run_dir / "quarantine.jsonl").read_text().splitlines()]
     assert [(q["file"], q["row"], q["field"]) for q in quarantined] == [(str(pool), 3, "choices")]
     assert len(store.pool()) == 6 and "bad" not in store.pool()["id"].to_pylist()
+
+
+def test_grpo_curriculum_logs_reward_diagnostics_per_interval_and_per_step(tiny_model_dir, prefect_api, tmp_path):
+    grpo = {"num_generations": 2, "iterations": 2, "max_completion_length": 4}
+    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path, **{"training.method": "grpo", "training.batch_size": 2, "training.grpo": grpo}))
+    store, metrics = run_curriculum(cfg)
+    for m in metrics:
+        assert {"reward_mean", "reward_std", "frac_reward_zero_std", "completion_length", "kl", "grad_norm", "no_answer_frac"} <= set(m)
+        assert m["train_steps"] == 2
+    tracker = MlflowTracker(store)
+    assert [step for step, _ in tracker.metric_history("reward_mean")] == [0, 1]
+    assert [step for step, _ in tracker.metric_history("train/reward")] == [1, 2, 3, 4]
+    assert (store.checkpoint_dir(1) / "model.safetensors").exists()
+
+
+def test_sec_bandit_state_is_a_checksummed_interval_output_restored_on_resume(tiny_model_dir, prefect_api, tmp_path, monkeypatch):
+    def config(root):
+        return parse_config(tiny_config(tiny_model_dir, root, **{"selection.strategy": "sec", "curriculum.intervals": 3}))
+
+    reference, _ = run_curriculum(config(tmp_path / "reference"))
+    states = [reference.selection_state(i) for i in range(3)]
+    assert [sum(s["draws"].values()) for s in states] == [8, 16, 24]
+    assert states[0]["q"] == {} and states[1]["q"] and states[1]["q"] != states[2]["q"]  # learnt from the gains
+    assert "selection_state.json" in json.loads((reference.interval_dir(1) / "manifest.json").read_text())["files"]
+    monkeypatch.setenv("EDCO_FAIL_AT", "select.start@2")
+    with pytest.raises(InjectedFault):
+        run_curriculum(config(tmp_path / "crashed"))
+    monkeypatch.delenv("EDCO_FAIL_AT")
+    resumed, _ = run_curriculum(config(tmp_path / "crashed"))  # a fresh process would read the same files
+    assert [resumed.selection_state(i) for i in range(3)] == states
+    for i in range(3):
+        assert resumed.read_table(i, "select").equals(reference.read_table(i, "select"))

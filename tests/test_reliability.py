@@ -54,7 +54,8 @@ def flip_byte(path: Path) -> None:
 @pytest.mark.parametrize(
     "interval, name, damage, first_rerun",
     [
-        (1, "checkpoint.safetensors", truncate, 1),
+        (1, "checkpoint/model.safetensors", truncate, 1),
+        (1, "train_stats.json", flip_byte, 1),
         (1, "metrics.json", truncate, 1),
         (0, "scores.parquet", flip_byte, 0),
         (0, "manifest.json", truncate, 0),
@@ -136,18 +137,20 @@ def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
 def test_two_runs_side_by_side_and_sql_while_writing(finished, tiny_model_dir, prefect_api, tmp_path):
     root = tmp_path / "store"
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    procs = []
+    procs, logs = [], []
     for name, seed in (("tiny", 7), ("other", 8)):
         config = tmp_path / f"{name}.yaml"
         config.write_text(yaml.safe_dump(tiny_config(tiny_model_dir, root, run_name=name, seed=seed)))
-        procs.append(subprocess.Popen([sys.executable, "-m", "edco.cli", "run", str(config)], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        logs.append(tmp_path / f"{name}.log")
+        with open(logs[-1], "w") as log:  # a file, not a pipe: a long traceback must not block the child
+            procs.append(subprocess.Popen([sys.executable, "-m", "edco.cli", "run", str(config)], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=log))
     reads = 0
     while any(p.poll() is None for p in procs):
         query(root, "SELECT run, interval, count(*) FROM scores GROUP BY ALL")  # never sees a half file
         reads += 1
         time.sleep(0.2)
-    assert [p.wait() for p in procs] == [0, 0], "\n".join(p.stderr.read()[-3000:] for p in procs)
+    assert [p.wait() for p in procs] == [0, 0], "\n".join(log.read_text()[-3000:] for log in logs)
     assert reads > 0
     assert same_tables(RunStore(root / "tiny"), finished)  # untouched by the run beside it
     runs = query(root, "SELECT DISTINCT run FROM scores ORDER BY run").to_pylist()
@@ -190,9 +193,9 @@ def test_ui_binds_to_loopback_by_default(tmp_path):
     assert inspect.signature(ui).parameters["host"].default == "127.0.0.1"
 
 
-def test_checkpoints_are_never_unpickled(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("lora, name", [(None, "pytorch_model.bin"), ({"r": 2}, "adapter_model.bin")])
+def test_checkpoints_are_never_unpickled(tiny_model_dir, tmp_path, lora, name):
     import torch
-    from safetensors import SafetensorError
 
     from edco.models import load_model
 
@@ -202,9 +205,12 @@ def test_checkpoints_are_never_unpickled(tiny_model_dir, tmp_path):
         def __reduce__(self):
             return (Path.touch, (marker,))
 
-    torch.save({"w": Evil()}, tmp_path / "checkpoint.safetensors")
-    with pytest.raises(SafetensorError):
-        load_model(ModelConfig(name=str(tiny_model_dir)), tmp_path / "checkpoint.safetensors")
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_model_dir, checkpoint)
+    (checkpoint / "model.safetensors").unlink()
+    torch.save({"w": Evil()}, checkpoint / name)
+    with pytest.raises(ModelError, match="refusing pickled weights"):
+        load_model(ModelConfig(name=str(tiny_model_dir), lora=lora), checkpoint)
     assert not marker.exists()
 
 
@@ -233,11 +239,8 @@ def test_forced_config_change_extends_a_finished_run_without_touching_it(finishe
     assert store.interval_problem(2) is None
     assert store.info()["previous_config_hashes"] == [finished.info()["config_hash"]]
     assert store.config().curriculum.intervals == 3
-    from mlflow.tracking import MlflowClient
+    from tracking.mlflow_runs import MlflowTracker, run_summary
 
-    from storage import tracking
-
-    cfg = store.config()
-    run = MlflowClient(tracking.tracking_uri(cfg)).get_run(tracking.find_run(store, cfg))
-    assert run.data.tags["edco.final_interval"] == "2"  # the extended run's final checkpoint was uploaded
-    assert [step for step, _ in tracking.metric_history(cfg, run.info.run_id, "accuracy")] == [0, 1, 2]
+    tracker = MlflowTracker(store)
+    assert run_summary(tracker)["tags"]["edco.final_interval"] == "2"  # the extended run's final checkpoint was uploaded
+    assert [step for step, _ in tracker.metric_history("accuracy")] == [0, 1, 2]

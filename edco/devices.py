@@ -1,0 +1,54 @@
+"""Where the model runs and in which precision, resolved once where it is loaded.
+
+Everything downstream (scoring, training, evaluation) reads `model.device` and moves its
+batches there, so a config decides the placement in one place and no stage guesses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from edco.config import ModelConfig
+from edco.errors import ConfigError
+
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: torch.device
+    dtype: torch.dtype  # of the weights for scoring and evaluation
+
+    @property
+    def train_dtype(self) -> torch.dtype:
+        """float16 weights cannot take AdamW steps safely: they train as float32 masters under float16 autocast."""
+        return torch.float32 if self.dtype == torch.float16 else self.dtype
+
+
+def placement(device: str, dtype: str, *, cuda_devices: int, bf16_supported: bool) -> Placement:
+    """The pure rule, given what the machine offers (tests pass machines they do not have).
+
+    'auto' means a GPU when one is visible, and bfloat16 there when the GPU supports it:
+    the precision the 3-8B models of this method are fine-tuned in. On the CPU, 'auto' is
+    float32, since CPU bfloat16 matmuls are slower than float32 ones on most x86 parts.
+    """
+    if device == "auto":
+        device = "cuda" if cuda_devices else "cpu"
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        if not cuda_devices:
+            raise ConfigError(f"'model.device': {device} asked for, but no CUDA GPU is visible",
+                              hint="use model.device: auto or cpu on this machine")
+        if resolved.index is not None and resolved.index >= cuda_devices:
+            raise ConfigError(f"'model.device': {device} asked for, but only {cuda_devices} CUDA GPU(s) are visible")
+    if dtype == "auto":
+        return Placement(resolved, torch.bfloat16 if resolved.type == "cuda" and bf16_supported else torch.float32)
+    return Placement(resolved, DTYPES[dtype])
+
+
+def resolve_placement(cfg: ModelConfig) -> Placement:
+    """The placement `cfg` asks for on this machine."""
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return placement(cfg.device, cfg.dtype, cuda_devices=cuda, bf16_supported=bool(cuda) and torch.cuda.is_bf16_supported())

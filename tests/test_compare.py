@@ -1,0 +1,125 @@
+"""`edco compare`: members, the summary against hand-computed numbers, and a real comparison flow."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edco import compare
+from edco.config import parse_config
+from edco.errors import ConfigError
+from edco.faults import InjectedFault
+from flows.compare import comparison_dir, run_comparison
+from storage.store import RunStore
+from tests.conftest import tiny_config
+
+
+def interval(acc: float, base: float = 0.25, score: float = 10.0, train: float = 20.0, evaluate: float = 5.0) -> dict:
+    return {"accuracy": acc, "base_accuracy": base, "score_seconds": score, "select_seconds": 0.5,
+            "train_seconds": train, "diagnostics_seconds": 2.0, "evaluate_seconds": evaluate, "gradient_consistency": 0.9}
+
+
+RUNS = {
+    ("edco", 0): [interval(0.30), interval(0.50)],
+    ("edco", 1): [interval(0.40), interval(0.45)],
+    ("edco", 2): [interval(0.35), interval(0.55)],
+    ("random", 0): [interval(0.30, score=0.0), interval(0.40, score=0.0)],
+    ("random", 1): [interval(0.30, score=0.0), interval(0.40, score=0.0)],
+    ("random", 2): [interval(0.30, score=0.0), interval(0.50, score=0.0)],
+}
+
+
+def test_members_differ_only_in_strategy_and_seed(tmp_path):
+    base = parse_config({"run_name": "exp", "storage": {"root": str(tmp_path)}})
+    got = compare.members(base, ["edco", "random"], [0, 1])
+    assert [m.cfg.run_name for m in got] == ["exp-edco-s0", "exp-edco-s1", "exp-random-s0", "exp-random-s1"]
+    for m in got:
+        assert (m.cfg.selection.strategy, m.cfg.seed) == (m.strategy, m.seed)
+        assert m.cfg.model_dump(exclude={"run_name", "seed", "selection"}) == base.model_dump(exclude={"run_name", "seed", "selection"})
+
+
+def test_unknown_strategy_is_refused_before_anything_runs():
+    with pytest.raises(ConfigError, match="unknown \\['best'\\]"):
+        compare.members(parse_config({"run_name": "x"}), ["edco", "best"], [0])
+
+
+def test_summary_matches_hand_computed_statistics():
+    rows = {r["strategy"]: r for r in compare.summarize(RUNS)}
+    edco = rows["edco"]
+    assert edco["final_mean"] == pytest.approx(0.5) and edco["final_std"] == pytest.approx(0.05)  # 0.50, 0.45, 0.55
+    assert edco["best_mean"] == pytest.approx(0.5)
+    # paired differences to random: 0.10, 0.05, 0.05; mean 0.0667, sd 0.02887, t(0.975, 2) = 4.3027
+    half = 4.302652729749464 * 0.028867513459481287 / math.sqrt(3)
+    assert edco["vs_random"] == pytest.approx(0.2 / 3)
+    assert (edco["vs_random_lo"], edco["vs_random_hi"]) == pytest.approx((0.2 / 3 - half, 0.2 / 3 + half))
+    assert math.isnan(rows["random"]["vs_random"])
+    # per member: scoring 2 x (10 + 0.5) = 21 s, training 2 x (20 - 2) = 36 s, evaluation 10 s
+    assert (edco["scoring_seconds"], edco["training_seconds"], edco["evaluation_seconds"]) == (21.0, 36.0, 10.0)
+    assert edco["gain_per_compute_hour"] == pytest.approx((0.5 - 0.25) / (67 / 3600))
+    assert rows["random"]["scoring_seconds"] == 1.0
+
+
+def test_report_tables_and_plot(tmp_path):
+    rows = compare.summarize(RUNS)
+    markdown = compare.to_markdown(rows)
+    assert "| edco | 3 | 0.500 ± 0.050 | 0.500 ± 0.050 | +0.067 [" in markdown
+    assert markdown.splitlines()[1] == "|---" * 10 + "|"
+    csv_lines = compare.to_csv(rows).splitlines()
+    assert csv_lines[0].startswith("strategy,seeds,base,final_mean") and len(csv_lines) == 3
+    png = compare.plot(RUNS, tmp_path / "accuracy.png")
+    from PIL import Image
+
+    with Image.open(png) as image:
+        colours = image.convert("L").getextrema()
+    assert image.size[0] > 800 and colours[0] < 100 < colours[1]  # drawn, not blank
+
+
+@pytest.fixture(scope="module")
+def comparison(tiny_model_dir, prefect_api, tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    base = parse_config(tiny_config(tiny_model_dir, root, run_name="cmp", **{"curriculum.intervals": 1}))
+    return base, run_comparison(base, ["edco", "random"], [0, 1])
+
+
+def test_comparison_writes_its_report_and_nests_member_runs_under_one_parent(comparison):
+    from mlflow.tracking import MlflowClient
+
+    from tracking.mlflow_runs import tracking_uri
+
+    base, folder = comparison
+    assert folder == comparison_dir(base)
+    assert {p.name for p in folder.iterdir()} >= {"comparison.md", "comparison.csv", "accuracy.png", "comparison.json"}
+    client = MlflowClient(tracking_uri(base))
+    runs = client.search_runs([client.get_experiment_by_name("edco").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("edco.comparison") == "cmp"]
+    children = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert children == {"cmp-edco-s0", "cmp-edco-s1", "cmp-random-s0", "cmp-random-s1"}
+    assert parent.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"comparison.md", "accuracy.png"}
+
+
+def test_a_second_compare_reuses_finished_members(comparison):
+    base, folder = comparison
+    stores = [RunStore(folder.parent.parent / name) for name in ("cmp-edco-s0", "cmp-random-s1")]
+    before = [len(s.stage_log()) for s in stores]
+    report = (folder / "comparison.md").read_text()
+    run_comparison(base, ["edco", "random"], [0, 1])
+    assert [len([e for e in s.stage_log() if e["event"] == "started"]) for s in stores] == [
+        len([e for e in s.stage_log()[:n] if e["event"] == "started"]) for s, n in zip(stores, before)
+    ]
+    assert (folder / "comparison.md").read_text() == report
+
+
+def test_a_crashed_comparison_resumes_where_it_stopped(tiny_model_dir, prefect_api, tmp_path, monkeypatch):
+    base = parse_config(tiny_config(tiny_model_dir, tmp_path, run_name="cmp", **{"curriculum.intervals": 1}))
+    monkeypatch.setenv("EDCO_FAIL_AT", "evaluate.start@0")  # fails every retry: the first member stops there
+    with pytest.raises(InjectedFault):
+        run_comparison(base, ["random", "edco"], [3])
+    first = RunStore(tmp_path / "cmp-random-s3")
+    assert first.interval_problem(0) == "not finished" and not (tmp_path / "cmp-edco-s3").exists()
+    monkeypatch.delenv("EDCO_FAIL_AT")
+    folder = run_comparison(base, ["random", "edco"], [3])
+    started = [(e["interval"], e["stage"]) for e in first.stage_log() if e["event"] == "started"]
+    assert started.count((0, "train")) == 1  # the member resumed at its evaluate stage
+    assert "| edco | 1 |" in (folder / "comparison.md").read_text()

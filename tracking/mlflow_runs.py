@@ -1,0 +1,183 @@
+"""MLflow tracking of curriculum runs: one MLflow run per curriculum run.
+
+Per-interval metrics use step = interval; the trainer's per-step log (loss, learning rate,
+gradient norm, GRPO's reward and KL) uses a global step that keeps counting across
+intervals, so the UI shows one continuous curve per run rather than one run per trainer.
+Logging is idempotent so that a resumed run can call it again for every finished interval:
+the MLflow run is found by the curriculum run's uid tag (never created twice), and a metric
+step already present is not logged again.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.tracking import MlflowClient
+
+from edco.config import EdcoConfig, flatten
+from edco.faults import fault_point
+from storage.lock import exclusive
+from storage.store import RunStore
+
+NOT_METRICS = {"run", "interval"}
+STEP_PREFIX = "train/"
+_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+def tracking_uri(cfg: EdcoConfig) -> str:
+    """The configured URI, or a SQLite file inside the store: a real backend with no server."""
+    return cfg.mlflow.tracking_uri or f"sqlite:///{Path(cfg.storage.root).resolve() / 'mlflow.db'}"
+
+
+def _experiment_id(client: MlflowClient, cfg: EdcoConfig) -> str:
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifacts = (Path(cfg.storage.root).resolve() / "mlartifacts").as_uri()
+    return client.create_experiment(cfg.mlflow.experiment, artifact_location=artifacts)
+
+
+def _find(client: MlflowClient, cfg: EdcoConfig, tag: str, value: str) -> str | None:
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is None:
+        return None
+    found = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{tag}` = '{value}'", max_results=1)
+    return found[0].info.run_id if found else None
+
+
+def _serialised(cfg: EdcoConfig) -> Any:
+    """Two runs starting in a fresh store would otherwise both create the SQLite schema (and the
+    experiment) at once."""
+    return exclusive(Path(cfg.storage.root) / ".locks" / "mlflow.lock")
+
+
+def _log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    batch = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for start in range(0, len(batch), 100):
+        client.log_batch(run_id, params=batch[start : start + 100])
+
+
+class MlflowTracker:
+    """The `tracking.Tracker` of one curriculum run; nested under a comparison's run when
+    `parent_run_id` is given."""
+
+    def __init__(self, store: RunStore, parent_run_id: str | None = None) -> None:
+        self.store = store
+        self.cfg = store.config()
+        self.parent_run_id = parent_run_id
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        """Created on first use: in a fresh store that creates the SQLite schema, which `start` serialises."""
+        return MlflowClient(tracking_uri=tracking_uri(self.cfg))
+
+    @property
+    def run_id(self) -> str:
+        run_id = self.find_run()
+        if run_id is None:
+            raise LookupError(f"run {self.store.name} has no MLflow run yet")
+        return run_id
+
+    def find_run(self) -> str | None:
+        """The MLflow run id of this curriculum run, if it has one yet; changes nothing."""
+        return _find(self.client, self.cfg, "edco.uid", self.store.info()["uid"])
+
+    def start(self) -> str:
+        with _serialised(self.cfg):
+            run_id = self.find_run()
+            if run_id is not None:
+                self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))  # resumed
+                return run_id
+            tags = {"edco.uid": self.store.info()["uid"], "edco.run_dir": str(self.store.run_dir.resolve())}
+            if self.parent_run_id:
+                tags["mlflow.parentRunId"] = self.parent_run_id
+            run = self.client.create_run(_experiment_id(self.client, self.cfg), run_name=self.store.name, tags=tags)
+            _log_params(self.client, run.info.run_id, flatten(self.cfg.identity()))
+            return run.info.run_id
+
+    def log_interval(self, interval: int) -> int:
+        """The interval's metrics (step = interval), the trainer's steps (global step) and its score table."""
+        run_id = self.run_id
+        now = int(time.time() * 1000)
+        metrics = self.store.metrics(interval)
+        fresh = self._new(run_id, [
+            Metric(key, float(value), now, interval)
+            for key, value in metrics.items()
+            if key not in NOT_METRICS and isinstance(value, (int, float)) and not isinstance(value, bool)
+        ])
+        offset = sum(self.store.train_stats(i)["steps"] for i in range(interval))
+        fresh += self._new(run_id, [
+            Metric(f"{STEP_PREFIX}{key}", float(value), now, offset + int(entry["step"]))
+            for entry in self.store.train_stats(interval)["history"]
+            for key, value in entry.items()
+            if key != "step"
+        ])
+        for start in range(0, len(fresh), _BATCH):
+            self.client.log_batch(run_id, metrics=fresh[start : start + _BATCH])
+        fault_point(f"mlflow.log@{interval}")
+        folder = self.store.interval_dir(interval).name
+        if not self.client.list_artifacts(run_id, folder):
+            self.client.log_artifact(run_id, str(self.store.stage_path(interval, "select")), folder)
+        return len(fresh)
+
+    def _new(self, run_id: str, metrics: list[Metric]) -> list[Metric]:
+        """Those of `metrics` whose (key, step) is not logged yet."""
+        logged: dict[str, set[int]] = {}
+        for key in {m.key for m in metrics}:
+            logged[key] = {m.step for m in self.client.get_metric_history(run_id, key)}
+        return [m for m in metrics if m.step not in logged[m.key]]
+
+    def finish(self, final_interval: int) -> None:
+        """Upload the final checkpoint once per final interval (a run extended with --force
+        uploads its new one; re-entering a finished run uploads nothing) and mark the run finished."""
+        run_id = self.run_id
+        if self.client.get_run(run_id).data.tags.get("edco.final_interval") != str(final_interval):
+            self.client.log_artifacts(run_id, str(self.store.checkpoint_dir(final_interval)), "final_checkpoint")
+            self.client.set_tag(run_id, "edco.final_interval", str(final_interval))
+        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+    def fail(self) -> None:
+        """Show a run that stopped on an error as FAILED in the MLflow UI until it is resumed."""
+        self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FAILED))
+
+    def metric_history(self, key: str) -> list[tuple[int, float]]:
+        return [(m.step, m.value) for m in self.client.get_metric_history(self.run_id, key)]
+
+
+def run_summary(tracker: MlflowTracker) -> dict[str, Any]:
+    """Status, tags and latest metrics of the tracked run, for tests and `edco` commands."""
+    run = tracker.client.get_run(tracker.run_id)
+    return {"status": run.info.status, "tags": run.data.tags, "metrics": run.data.metrics, "params": run.data.params}
+
+
+class MlflowComparison:
+    """The parent MLflow run of a strategy comparison; each member's run is nested under it."""
+
+    def __init__(self, base: EdcoConfig, name: str) -> None:
+        self.cfg, self.name = base, name
+        self.client = MlflowClient(tracking_uri=tracking_uri(base))
+
+    def start(self, params: dict[str, Any]) -> str:
+        """Found again by its name on a resumed comparison; created (with `params`) otherwise."""
+        with _serialised(self.cfg):
+            run_id = _find(self.client, self.cfg, "edco.comparison", self.name)
+            if run_id is not None:
+                self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+                return run_id
+            run = self.client.create_run(
+                _experiment_id(self.client, self.cfg), run_name=f"compare {self.name}", tags={"edco.comparison": self.name}
+            )
+            _log_params(self.client, run.info.run_id, params)
+            return run.info.run_id
+
+    def finish(self, run_id: str, files: list[Path]) -> None:
+        for file in files:
+            self.client.log_artifact(run_id, str(file))
+        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+    def fail(self, run_id: str) -> None:
+        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
