@@ -181,13 +181,27 @@ def sql(
 
 
 @app.command()
+def report(
+    run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run name inside the store.")],
+    root: RootOption = None,
+) -> None:
+    """Write a run's plots and a self-contained HTML page into <root>/<run>/report/."""
+    from storage.report import build_report
+
+    console.print(str(build_report(_root(root), run_name)), markup=False, highlight=False)
+
+
+@app.command()
 def ui(
     root: RootOption = None,
     host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean to expose it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
     """Open the MLflow UI on the store's tracking database."""
+    from tracking.mlflow_runs import open_store_ui
+
     cmd = mlflow_ui_command(_root(root), host, port)
+    open_store_ui(_root(root))
     console.print(f"MLflow UI at http://{host}:{port} (Ctrl-C to stop)")
     os.execv(sys.executable, cmd)
 

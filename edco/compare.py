@@ -53,12 +53,13 @@ def members(base: EdcoConfig, strategies: Sequence[str], seeds: Sequence[int]) -
 
 
 def compute_seconds(metrics: list[dict[str, Any]]) -> dict[str, float]:
-    """What a member's strategy cost, by kind. Selection counts as scoring; the diagnostics
-    (gradient consistency), which every strategy pays alike, are left out of training."""
+    """What a member's strategy cost, by kind. Selection counts as scoring; what every strategy
+    pays alike and only once per store is left out: the gradient-consistency diagnostics
+    (from training) and the base model's evaluation (from evaluation)."""
     return {
         "scoring": sum(m["score_seconds"] + m["select_seconds"] for m in metrics),
         "training": sum(m["train_seconds"] - m.get("diagnostics_seconds", 0.0) for m in metrics),
-        "evaluation": sum(m["evaluate_seconds"] for m in metrics),
+        "evaluation": sum(m["evaluate_seconds"] - m.get("base_evaluate_seconds", 0.0) for m in metrics),
     }
 
 

@@ -272,6 +272,17 @@ class TrainingConfig(_Section):
         return data
 
 
+class EvaluationConfig(_Section):
+    """How held-out accuracy is read; every readout is recorded, `method` is the one reported as `accuracy`."""
+
+    method: Literal["letter", "cloze", "option_text"] = Field(
+        "letter",
+        description="'letter': argmax of the option letters' logits at the first reply token; 'cloze': mean "
+        "log-likelihood of each reply 'X. text'; 'option_text': of the option's text given its 'X. '.",
+    )
+    batch_size: int = Field(8, ge=1, description="Questions per forward pass.")
+
+
 class DiagnosticsConfig(_Section):
     """Per-interval measurements of the selection that the curriculum does not need to run."""
 
@@ -300,6 +311,9 @@ class MlflowConfig(_Section):
 
     tracking_uri: str | None = Field(None, description="null: a SQLite file inside the store (no server needed).")
     experiment: str = Field("edco", description="MLflow experiment name.")
+    log_final_checkpoint: bool = Field(
+        True, description="Copy the final checkpoint into the run's MLflow artifacts (a second copy on disk)."
+    )
 
 
 class EdcoConfig(_Section):
@@ -313,6 +327,7 @@ class EdcoConfig(_Section):
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)

@@ -21,8 +21,25 @@ Progress = Callable[[int, int], None]
 """(items done, items total): lets callers log progress or stop at a known point."""
 
 SCORE_SCHEMA = pa.schema(
-    [("sample_id", pa.string()), ("score", pa.float64()), ("n_tokens", pa.int32()), ("signal", pa.string())]
+    [
+        ("sample_id", pa.string()),
+        ("score", pa.float64()),
+        ("n_tokens", pa.int32()),  # tokens the score averages over (generated, or answer tokens)
+        ("model_tokens", pa.int64()),  # tokens the model processed to score the sample: its compute cost
+        ("signal", pa.string()),
+    ]
 )
+
+
+def score_rows(
+    records: pa.Table, scores: list[float | None], n_tokens: list[int], model_tokens: list[int], signal: str
+) -> pa.Table:
+    """A table in SCORE_SCHEMA, one row per record in the records' order."""
+    columns = [
+        pa.array(scores, pa.float64()), pa.array(n_tokens, pa.int32()), pa.array(model_tokens, pa.int64()),
+        pa.array([signal] * len(scores)),
+    ]
+    return pa.table([records["id"], *columns], schema=SCORE_SCHEMA)
 
 
 def token_entropy(logits: torch.Tensor, top_logprobs: int | None = None, unit: str = "nats") -> torch.Tensor:
@@ -121,8 +138,5 @@ def score_table(
             scores[i], n_tokens[i] = aggregate(ent, cfg.aggregate, cfg.top_fraction, cfg.top_rounding), ent.numel()
         if progress:
             progress(min(start + cfg.batch_size, len(order)), len(order))
-    signal = f"{cfg.mode}_entropy_{cfg.unit}"
-    return pa.table(
-        [records["id"], pa.array(scores, pa.float64()), pa.array(n_tokens, pa.int32()), pa.array([signal] * len(prompts))],
-        schema=SCORE_SCHEMA,
-    )
+    model_tokens = [length + generated for length, generated in zip(lengths, n_tokens)]
+    return score_rows(records, scores, n_tokens, model_tokens, f"{cfg.mode}_entropy_{cfg.unit}")

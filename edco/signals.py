@@ -18,7 +18,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from edco.config import ScoringConfig
-from edco.entropy import SCORE_SCHEMA, Progress, score_table
+from edco.entropy import Progress, score_rows, score_table
 from edco.prompts import answer_text, sft_examples
 
 Example = tuple[list[int], list[int]]
@@ -132,7 +132,8 @@ def perplexity_table(
 ) -> pa.Table:
     """exp(mean answer loss given the question): how surprised the model is by the gold answer."""
     losses, counts = answer_losses(model, tokenizer, records, batch_size, progress=progress)
-    return score_rows(records, [math.exp(loss) for loss in losses], counts, "answer_perplexity")
+    lengths = [len(prompt) + len(answer) for prompt, answer in sft_examples(tokenizer, records)]
+    return score_rows(records, [math.exp(loss) for loss in losses], counts, lengths, "answer_perplexity")
 
 
 def ifd_table(
@@ -152,24 +153,19 @@ def ifd_table(
     second = (lambda done, _: progress(n + done, 2 * n)) if progress else None
     conditioned, counts = answer_losses(model, tokenizer, records, batch_size, with_question=True, progress=first)
     alone, _ = answer_losses(model, tokenizer, records, batch_size, with_question=False, progress=second)
-    return score_rows(records, [q / a for q, a in zip(conditioned, alone)], counts, "ifd")
+    lengths = [len(prompt) + 2 * len(answer) + 1 for prompt, answer in sft_examples(tokenizer, records)]  # both passes
+    return score_rows(records, [q / a for q, a in zip(conditioned, alone)], counts, lengths, "ifd")
 
 
 def length_table(tokenizer: PreTrainedTokenizerBase, records: pa.Table) -> pa.Table:
-    """Tokens of prompt plus answer as SFT sees them; n_tokens holds the same count."""
+    """Tokens of prompt plus answer as SFT sees them; n_tokens holds the same count. No model runs."""
     lengths = [len(prompt) + len(answer) for prompt, answer in sft_examples(tokenizer, records)]
-    return score_rows(records, [float(n) for n in lengths], lengths, "length_tokens")
-
-
-def score_rows(records: pa.Table, scores: list[float | None], n_tokens: list[int], signal: str) -> pa.Table:
-    """A table in entropy.SCORE_SCHEMA, one row per record in the records' order."""
-    columns = [pa.array(scores, pa.float64()), pa.array(n_tokens, pa.int32()), pa.array([signal] * len(scores))]
-    return pa.table([records["id"], *columns], schema=SCORE_SCHEMA)
+    return score_rows(records, [float(n) for n in lengths], lengths, [0] * len(lengths), "length_tokens")
 
 
 def no_signal(records: pa.Table) -> pa.Table:
     """For strategies that read no score (random, SEC): the pool's ids with null scores, at no model cost."""
-    return score_rows(records, [None] * records.num_rows, [0] * records.num_rows, "none")
+    return score_rows(records, [None] * records.num_rows, [0] * records.num_rows, [0] * records.num_rows, "none")
 
 
 Measure = Callable[[PreTrainedModel | None, PreTrainedTokenizerBase, pa.Table, ScoringConfig, Progress | None], pa.Table]

@@ -232,6 +232,7 @@ def _stats(log_history: list[dict[str, Any]], model: PreTrainedModel, gain: dict
         for key, name in SUMMARY_KEYS.items()
         if any(key in entry for entry in history)
     }
+    summary["train_tokens"] = max((entry.get("num_tokens", 0) for entry in log_history), default=0)  # TRL counts cumulatively
     return TrainStats(steps=len(history), summary=summary, history=history, sample_gain=gain or {})
 
 

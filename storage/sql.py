@@ -16,7 +16,8 @@ from edco.errors import QueryError
 
 SCORES_EMPTY = (
     "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::VARCHAR AS sample_id, NULL::DOUBLE AS score, "
-    "NULL::VARCHAR AS signal, NULL::INTEGER AS n_tokens, NULL::INTEGER AS rank, NULL::BOOLEAN AS selected WHERE false"
+    "NULL::INTEGER AS n_tokens, NULL::BIGINT AS model_tokens, NULL::VARCHAR AS signal, NULL::INTEGER AS rank, "
+    "NULL::BOOLEAN AS selected WHERE false"
 )
 METRICS_EMPTY = "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::DOUBLE AS accuracy WHERE false"
 
@@ -62,8 +63,8 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def query(root: Path, sql: str) -> pa.Table:
-    """Run one read-only SELECT; anything else is refused before it runs."""
+def query(root: Path, sql: str, params: list[object] | None = None) -> pa.Table:
+    """Run one read-only SELECT (with `?` placeholders bound to `params`); anything else is refused before it runs."""
     con = connect(root)
     try:
         statements = con.extract_statements(sql)
@@ -75,7 +76,7 @@ def query(root: Path, sql: str) -> pa.Table:
     if kind != duckdb.StatementType.SELECT:
         raise QueryError(f"refused: {kind.name} statements are not allowed; the store is read-only")
     try:
-        return con.sql(sql).fetch_arrow_table()
+        return con.sql(sql, params=params).to_arrow_table()
     except duckdb.Error as exc:
         raise QueryError(f"query failed: {exc}") from None
     finally:

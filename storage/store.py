@@ -2,7 +2,8 @@
 
 Layout of one run, `<root>/<run_name>/`:
 
-    config.yaml, run.json          frozen config, its hash, and checksums of the data snapshot
+    config.yaml, run.json          frozen config, its hash, and checksums of the data snapshot;
+                                   a forced change adds config-<hash>.yaml, which run.json then names
     pool.parquet, eval.parquet     the validated records the run trains and evaluates on
     stages.jsonl                   audit trail: one line per stage executed or reused
     interval_000/
@@ -21,6 +22,7 @@ cover whatever a stage writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -39,6 +41,7 @@ from safetensors import safe_open
 
 from edco.config import EdcoConfig, load_config
 from edco.errors import StoreError
+from edco.faults import fault_point
 from storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class RunStore:
             {
                 "run": self.name,
                 "uid": uuid.uuid4().hex,
+                "config": "config.yaml",
                 "config_hash": cfg.identity_hash(),
                 "created": time.time(),
                 "files": {name: sha256(self.run_dir / name) for name in RUN_FILES},
@@ -128,20 +132,45 @@ class RunStore:
         )
 
     def replace_config(self, cfg: EdcoConfig) -> None:
-        """A forced config change: later intervals run under `cfg`; the old hash is kept for the record."""
+        """A forced config change: later intervals run under `cfg`; earlier configs stay on disk.
+
+        The new config goes to a file of its own, and rewriting run.json to point at it is the
+        one atomic step that commits the change: a crash before it leaves the run as it was.
+        """
         info = self.info()
-        atomic_write(self.run_dir / "config.yaml", lambda tmp: tmp.write_text(cfg.to_yaml()))
-        info["previous_config_hashes"] = [*info.get("previous_config_hashes", []), info["config_hash"]]
-        info["config_hash"] = cfg.identity_hash()
-        info["files"]["config.yaml"] = sha256(self.run_dir / "config.yaml")
+        name = f"config-{cfg.identity_hash()[:12]}.yaml"
+        atomic_write(self.run_dir / name, lambda tmp: tmp.write_text(cfg.to_yaml()))
+        fault_point("config.replace")
+        files = {k: v for k, v in info["files"].items() if k != info["config"]}
+        info.update(
+            config=name,
+            files={**files, name: sha256(self.run_dir / name)},
+            previous_config_hashes=[*info.get("previous_config_hashes", []), info["config_hash"]],
+            config_hash=cfg.identity_hash(),
+        )
         write_json(self.run_dir / "run.json", info)
 
     def info(self) -> dict[str, Any]:
         return json.loads((self.run_dir / "run.json").read_text())
 
     def config(self) -> EdcoConfig:
-        """The frozen config, pointed at the store this run actually lives in."""
-        return load_config(self.run_dir / "config.yaml").with_root(self.run_dir.parent)
+        """The frozen config (the one run.json names), pointed at the store this run actually lives in."""
+        return load_config(self.run_dir / self.info()["config"]).with_root(self.run_dir.parent)
+
+    def shared_result(self, kind: str, key: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """A result that depends only on `key`, computed once per store and reused by every run in it.
+
+        Kept in `<root>/.shared/<kind>/<sha256 of key>.json`, written atomically; two runs that
+        race both compute it and write the same value.
+        """
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        path = self.run_dir.parent / ".shared" / kind / f"{digest}.json"
+        if path.exists():
+            return _read_json(path)["result"]
+        result = compute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"key": key, "result": result})
+        return result
 
     def verify_run_files(self) -> None:
         for name, digest in self.info()["files"].items():

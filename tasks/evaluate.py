@@ -11,7 +11,7 @@ import pyarrow as pa
 from prefect import task
 
 from edco.config import EdcoConfig
-from edco.evaluation import accuracy, predict_choices
+from edco.evaluation import METHODS, Predictions, accuracy, predict
 from edco.models import load_model, load_tokenizer
 from edco.prompts import LETTERS
 from storage.store import RunStore
@@ -22,33 +22,53 @@ def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock
     eval_set = store.eval_set()
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model, store.checkpoint_dir(interval))
-    predictions = predict_choices(model, tokenizer, eval_set, cfg.scoring.batch_size, clock.progress)
+    predictions = predict(model, tokenizer, eval_set, cfg.evaluation.batch_size, clock.progress)
     trained = store.train_stats(interval)
+    scores = store.read_table(interval, "select")
     metrics = {
         "run": store.name,
         "interval": interval,
-        "accuracy": accuracy(predictions, eval_set),
+        **_accuracies(predictions, eval_set, cfg.evaluation.method),
         **_base(store, cfg, interval, tokenizer, eval_set),
         "eval_size": len(eval_set),
-        **_answer_spread(predictions),
-        **_signal_means(store.read_table(interval, "select")),
+        **_answer_spread(predictions.by(cfg.evaluation.method)),
+        **_signal_means(scores),
+        "score_tokens": sum(scores["model_tokens"].to_pylist()),
         "train_steps": trained["steps"],
         **trained["summary"],
         **trained["diagnostics"],
+        "evaluate_tokens": predictions.tokens,
         **{f"{stage}_seconds": store.stage_seconds(interval, stage) for stage in ("score", "select", "train")},
         "evaluate_seconds": clock.seconds(),
     }
     return store.write_metrics(interval, metrics)
 
 
+def _accuracies(predictions: Predictions, eval_set: pa.Table, method: str, prefix: str = "") -> dict[str, float]:
+    """`accuracy` by the configured readout, and every readout's own."""
+    return {
+        f"{prefix}accuracy": accuracy(predictions.by(method), eval_set),
+        **{f"{prefix}{m}_accuracy": accuracy(predictions.by(m), eval_set) for m in METHODS},
+    }
+
+
 def _base(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, eval_set: pa.Table) -> dict[str, float]:
-    """The starting model's accuracy, measured once (in interval 0) and carried by every interval."""
+    """The starting model's accuracies, measured once (in interval 0) and carried by every interval.
+
+    The result depends only on the model, the eval set and the evaluation settings, so runs of
+    one store that share them (the members of a comparison) share one measurement.
+    """
     if interval > 0:
-        first = store.metrics(0)
-        return {"base_accuracy": first["base_accuracy"]}
+        return {k: v for k, v in store.metrics(0).items() if k.startswith("base_") and k.endswith("accuracy")}
+    key = {"model": cfg.model.model_dump(mode="json", exclude={"lora"}), "evaluation": cfg.evaluation.model_dump(),
+           "eval_set": store.info()["files"]["eval.parquet"]}
     start = time.perf_counter()
-    predictions = predict_choices(load_model(cfg.model), tokenizer, eval_set, cfg.scoring.batch_size)
-    return {"base_accuracy": accuracy(predictions, eval_set), "base_evaluate_seconds": time.perf_counter() - start}
+
+    def measure() -> dict[str, float]:
+        predictions = predict(load_model(cfg.model), tokenizer, eval_set, cfg.evaluation.batch_size)
+        return _accuracies(predictions, eval_set, cfg.evaluation.method, "base_")
+
+    return {**store.shared_result("base_eval", key, measure), "base_evaluate_seconds": time.perf_counter() - start}
 
 
 def _answer_spread(predictions: list[int]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 from prefect import task
 
 from edco.config import EdcoConfig
@@ -18,7 +19,10 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
     strategy = STRATEGIES[cfg.selection.strategy]
     if interval > 0 and not strategy.rescore:  # a static curriculum: measured once, by the base model
         clock.progress(1, 1)
-        return store.write_table(interval, "score", store.read_table(0, "score"), clock.seconds())
+        table = store.read_table(0, "score")
+        spent = table.schema.get_field_index("model_tokens")
+        table = table.set_column(spent, "model_tokens", pa.array([0] * len(table), pa.int64()))  # nothing spent again
+        return store.write_table(interval, "score", table, clock.seconds())
     signal = SIGNALS[strategy.signal]
     model = load_model(cfg.model, store.model_checkpoint(interval)) if signal.needs_model else None
     table = signal.measure(model, load_tokenizer(cfg.model), store.pool(), cfg.scoring, clock.progress)

@@ -97,6 +97,9 @@ def test_comparison_writes_its_report_and_nests_member_runs_under_one_parent(com
     assert children == {"cmp-edco-s0", "cmp-edco-s1", "cmp-random-s0", "cmp-random-s1"}
     assert parent.info.status == "FINISHED"
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"comparison.md", "accuracy.png"}
+    assert len(list((folder.parent.parent / ".shared" / "base_eval").glob("*.json"))) == 1  # measured once, shared
+    bases = {RunStore(folder.parent.parent / name).metrics(0)["base_accuracy"] for name in children}
+    assert len(bases) == 1
 
 
 def test_a_second_compare_reuses_finished_members(comparison):

@@ -15,7 +15,7 @@ from edco import demo
 from edco.config import ColumnMap, ModelConfig, ScoringConfig
 from edco.data import load_records
 from edco.entropy import score_table
-from edco.evaluation import predict_choices
+from edco.evaluation import predict
 from edco.models import load_model, load_tokenizer, resolve
 from edco.prompts import chat_prompt, letter_token_ids
 
@@ -54,7 +54,7 @@ def test_real_model_scores_demo_items_like_the_reference(smollm):
 def test_real_model_evaluates_demo_items_like_unbatched_argmax(smollm):
     model, tokenizer = smollm
     records = load_records("demo", ColumnMap(), limit=4, split="eval").table
-    predictions = predict_choices(model, tokenizer, records, batch_size=4)
+    predictions = predict(model, tokenizer, records, batch_size=4).letter
     letters = letter_token_ids(tokenizer)
     for q, c, predicted in zip(records["question"].to_pylist(), records["choices"].to_pylist(), predictions):
         ids = tokenizer(chat_prompt(tokenizer, q, c, "quick"), add_special_tokens=False, return_tensors="pt").input_ids

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -244,3 +245,38 @@ def test_forced_config_change_extends_a_finished_run_without_touching_it(finishe
     tracker = MlflowTracker(store)
     assert run_summary(tracker)["tags"]["edco.final_interval"] == "2"  # the extended run's final checkpoint was uploaded
     assert [step for step, _ in tracker.metric_history("accuracy")] == [0, 1, 2]
+
+
+def test_a_forced_config_change_is_one_atomic_step(finished, tmp_path, monkeypatch):
+    from edco.faults import InjectedFault
+
+    store = copy_store(finished, tmp_path / "store")
+    _, data = frozen_config_with(store, tmp_path, "curriculum", "intervals", 3)
+    monkeypatch.setenv("EDCO_FAIL_AT", "config.replace")  # the new config is written, run.json not yet
+    with pytest.raises(InjectedFault):
+        run_curriculum(parse_config(data).with_root(store.run_dir.parent), force=True)
+    monkeypatch.delenv("EDCO_FAIL_AT")
+    assert store.config().curriculum.intervals == 2
+    run_curriculum(store.config())  # still resumes: no checksum error, nothing half-changed
+    _, metrics = run_curriculum(parse_config(data).with_root(store.run_dir.parent), force=True)
+    assert store.config().curriculum.intervals == 3 and len(metrics) == 3
+
+
+def test_a_copied_store_works_where_it_lands_after_the_original_is_gone(finished, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from tracking.mlflow_runs import MlflowTracker, open_store_ui, tracking_uri
+
+    store = copy_store(finished, tmp_path / "original")
+    moved = tmp_path / "laptop" / "store"
+    moved.parent.mkdir()
+    shutil.copytree(store.run_dir.parent, moved)
+    shutil.rmtree(store.run_dir.parent)
+    open_store_ui(moved)  # what `edco ui` does before it starts the server
+    copy = RunStore(moved / finished.name)
+    client = MlflowClient(tracking_uri(copy.config()))
+    run_id = MlflowTracker(copy).run_id
+    assert client.get_run(run_id).info.artifact_uri.startswith(moved.resolve().as_uri())
+    scores = client.download_artifacts(run_id, "interval_001/scores.parquet", str(tmp_path))
+    assert pq.read_table(scores).equals(finished.read_table(1, "select"))
+    assert query(moved, "SELECT count(*) AS n FROM metrics").to_pylist() == [{"n": 2}]

@@ -10,7 +10,10 @@ step already present is not logged again.
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,10 @@ from mlflow.tracking import MlflowClient
 
 from edco.config import EdcoConfig, flatten
 from edco.faults import fault_point
+from storage.files import atomic_write
 from storage.lock import exclusive
+from storage.report import INTERVAL_PLOTS as PLOTS
+from storage.report import interval_plots
 from storage.store import RunStore
 
 NOT_METRICS = {"run", "interval"}
@@ -49,10 +55,38 @@ def _find(client: MlflowClient, cfg: EdcoConfig, tag: str, value: str) -> str | 
     return found[0].info.run_id if found else None
 
 
-def _serialised(cfg: EdcoConfig) -> Any:
+@contextmanager
+def _serialised(cfg: EdcoConfig) -> Iterator[None]:
     """Two runs starting in a fresh store would otherwise both create the SQLite schema (and the
-    experiment) at once."""
-    return exclusive(Path(cfg.storage.root) / ".locks" / "mlflow.lock")
+    experiment) at once; a moved store is repointed before anything is logged into it."""
+    with exclusive(Path(cfg.storage.root) / ".locks" / "mlflow.lock"):
+        if not cfg.mlflow.tracking_uri:  # a tracking server is not the store's to move
+            relocate(Path(cfg.storage.root))
+        yield
+
+
+def relocate(root: Path) -> None:
+    """Point a moved or copied store's MLflow records at where the store is now.
+
+    MLflow records absolute artifact locations (per experiment and per run) when they are
+    created, and has no API to change them; a store copied from a training machine to a laptop
+    would show artifacts that are not there. The store remembers where its records point
+    (`.mlflow-root`); when it finds itself elsewhere, the recorded prefix is rewritten in the
+    SQLite file. Callers hold the store's MLflow lock.
+    """
+    root = root.resolve()
+    db, marker = root / "mlflow.db", root / ".mlflow-root"
+    recorded = marker.read_text().strip() if marker.exists() else str(root)
+    if recorded != str(root) and db.exists():
+        old, new = Path(recorded).as_uri(), root.as_uri()
+        with closing(sqlite3.connect(db)) as con, con:
+            for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
+                con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",
+                            (new, len(old) + 1, len(old), old))
+            con.execute("UPDATE tags SET value = ? || substr(value, ?) WHERE key = 'edco.run_dir' AND substr(value, 1, ?) = ?",
+                        (str(root), len(recorded) + 1, len(recorded), recorded))
+    if recorded != str(root) or not marker.exists():
+        atomic_write(marker, lambda tmp: tmp.write_text(f"{root}\n"))
 
 
 def _log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
@@ -100,7 +134,8 @@ class MlflowTracker:
             return run.info.run_id
 
     def log_interval(self, interval: int) -> int:
-        """The interval's metrics (step = interval), the trainer's steps (global step) and its score table."""
+        """The interval's metrics (step = interval), the trainer's steps (global step), its score
+        table and plots."""
         run_id = self.run_id
         now = int(time.time() * 1000)
         metrics = self.store.metrics(interval)
@@ -120,8 +155,11 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=fresh[start : start + _BATCH])
         fault_point(f"mlflow.log@{interval}")
         folder = self.store.interval_dir(interval).name
-        if not self.client.list_artifacts(run_id, folder):
-            self.client.log_artifact(run_id, str(self.store.stage_path(interval, "select")), folder)
+        logged = {Path(a.path).name for a in self.client.list_artifacts(run_id, folder)}
+        if not {"scores.parquet", *PLOTS} <= logged:  # a crash may have cut the uploads short: add what is missing
+            for path in [self.store.stage_path(interval, "select"), *interval_plots(self.store, interval)]:
+                if path.name not in logged:
+                    self.client.log_artifact(run_id, str(path), folder)
         return len(fresh)
 
     def _new(self, run_id: str, metrics: list[Metric]) -> list[Metric]:
@@ -136,7 +174,8 @@ class MlflowTracker:
         uploads its new one; re-entering a finished run uploads nothing) and mark the run finished."""
         run_id = self.run_id
         if self.client.get_run(run_id).data.tags.get("edco.final_interval") != str(final_interval):
-            self.client.log_artifacts(run_id, str(self.store.checkpoint_dir(final_interval)), "final_checkpoint")
+            if self.cfg.mlflow.log_final_checkpoint:
+                self.client.log_artifacts(run_id, str(self.store.checkpoint_dir(final_interval)), "final_checkpoint")
             self.client.set_tag(run_id, "edco.final_interval", str(final_interval))
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
@@ -181,3 +220,9 @@ class MlflowComparison:
 
     def fail(self, run_id: str) -> None:
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+
+
+def open_store_ui(root: Path) -> None:
+    """Make a store's tracking records point at where the store is now, before a UI reads them."""
+    with exclusive(root / ".locks" / "mlflow.lock"):
+        relocate(root)
