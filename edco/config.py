@@ -93,6 +93,10 @@ class DataConfig(_Section):
     eval: str = Field("demo", description="Held-out set, same forms as `pool`; must share no id or question with the pool.")
     limit: int | None = Field(None, ge=1, description="Use only the first N pool items.")
     eval_limit: int | None = Field(None, ge=1, description="Use only the first N eval items.")
+    seed: int = Field(
+        0, description="Seed of the built-in demo generator; apart from the run's seed, so that runs with "
+        "different seeds (a comparison's members) train and evaluate on the same data.",
+    )
     columns: ColumnMap = Field(default_factory=ColumnMap, description="Column mapping for user files.")
     skip_invalid: bool = Field(
         False, description="Quarantine bad rows into the run folder instead of refusing to start."

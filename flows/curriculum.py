@@ -104,8 +104,8 @@ def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:
         if diff:
             store.replace_config(cfg)
         return store
-    pool = load_records(cfg.data.pool, cfg.data.columns, limit=cfg.data.limit, seed=cfg.seed, split="pool", skip_invalid=cfg.data.skip_invalid)
-    eval_set = load_records(cfg.data.eval, cfg.data.columns, limit=cfg.data.eval_limit, seed=cfg.seed, split="eval", skip_invalid=cfg.data.skip_invalid)
+    pool = load_records(cfg.data.pool, cfg.data.columns, limit=cfg.data.limit, seed=cfg.data.seed, split="pool", skip_invalid=cfg.data.skip_invalid)
+    eval_set = load_records(cfg.data.eval, cfg.data.columns, limit=cfg.data.eval_limit, seed=cfg.data.seed, split="eval", skip_invalid=cfg.data.skip_invalid)
     check_disjoint(pool.table, eval_set.table)
     resolve_top_n(cfg.selection.top_n, len(pool.table), cfg.training.epochs, cfg.curriculum.intervals)
     tokenizer = load_tokenizer(cfg.model)
