@@ -9,11 +9,22 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from typer.exceptions import TyperException
 
@@ -21,6 +32,7 @@ from edco.errors import EdcoError
 
 if TYPE_CHECKING:  # the CLI imports heavy modules only inside the command that needs them
     from edco.config import EdcoConfig
+    from tasks.stage import StageProgress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Entropy-based Dynamic Curriculum Orchestration.")
 data_app = typer.Typer(no_args_is_help=True, help="Data utilities.")
@@ -44,6 +56,7 @@ def _quiet_libraries() -> None:
     # Prefect's temporary local API otherwise logs a telemetry SQLite error on every start,
     # and every stage's model load would draw a progress bar into the flow's log.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")  # stage progress replaces them
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
 
@@ -60,12 +73,13 @@ def run(
     config: Annotated[Path, typer.Argument(help="YAML config, e.g. configs/demo.yaml.")],
     root: RootOption = None,
     force: Annotated[bool, typer.Option("--force", help="Continue an existing run under a changed config.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only the result.")] = False,
 ) -> None:
     """Run a curriculum; an existing run with the same config continues where it stopped."""
     from edco.config import load_config
 
     cfg = load_config(config)
-    _execute(cfg.with_root(root) if root else cfg, force)
+    _execute(cfg.with_root(root) if root else cfg, force, quiet)
 
 
 @app.command()
@@ -74,6 +88,7 @@ def resume(
     root: RootOption = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Check this config against the frozen one.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Continue under --config even if it differs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only the result.")] = False,
 ) -> None:
     """Continue a run at its first unfinished interval, with its frozen config."""
     from edco.config import load_config
@@ -83,15 +98,16 @@ def resume(
     cfg = load_config(config).with_root(store.run_dir.parent) if config else store.config()
     if cfg.run_name != run_name:
         raise EdcoError(f"--config is for run '{cfg.run_name}', not '{run_name}'")
-    _execute(cfg, force)
+    _execute(cfg, force, quiet)
 
 
-def _execute(cfg: EdcoConfig, force: bool) -> None:
+def _execute(cfg: EdcoConfig, force: bool, quiet: bool) -> None:
     _quiet_libraries()
     from flows.curriculum import run_curriculum
     from tracking.mlflow_runs import tracking_uri
 
-    store, metrics = run_curriculum(cfg, force)
+    with _showing_progress(quiet):
+        store, metrics = run_curriculum(cfg, force)
     console.print(interval_table(store.name, metrics))
     root = store.run_dir.parent
     console.print(f"run folder: {store.run_dir}")
@@ -99,9 +115,55 @@ def _execute(cfg: EdcoConfig, force: bool) -> None:
     console.print(f"browse it:  edco ui --root {root}    (MLflow at {tracking_uri(cfg)})")
 
 
-_COLUMNS = {  # metrics.json key -> column; GRPO's columns appear only for GRPO runs
+_UNITS = {"score": "samples", "select": "", "train": "steps", "evaluate": "samples"}
+
+
+@contextmanager
+def _showing_progress(quiet: bool) -> Iterator[None]:
+    """Stage progress as rich bars with rate and ETA on a terminal, one line per finished stage
+    otherwise (logs, CI), nothing with --quiet. Prefect's own INFO lines are kept off the console
+    (`_quiet_libraries`); they still reach the Prefect API and UI."""
+    from tasks.stage import PROGRESS_LISTENERS
+
+    if quiet:
+        yield
+        return
+    if console.is_terminal:
+        display = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+        )
+        tasks: dict[tuple[str, int, str], TaskID] = {}
+
+        def listener(p: StageProgress) -> None:
+            key = (p.run, p.interval, p.stage)
+            if key not in tasks:
+                tasks[key] = display.add_task(f"{p.run} interval {p.interval} {p.stage}", total=p.total, rate="")
+            display.update(tasks[key], completed=p.done, total=p.total, rate=_rate(p))
+    else:
+        display = nullcontext()
+
+        def listener(p: StageProgress) -> None:
+            if p.finished:
+                console.print(f"{p.run} interval {p.interval} {p.stage}: {p.done}/{p.total} in {p.seconds:.1f} s {_rate(p)}")
+
+    PROGRESS_LISTENERS.append(listener)
+    try:
+        with display:
+            yield
+    finally:
+        PROGRESS_LISTENERS.remove(listener)
+
+
+def _rate(p: StageProgress) -> str:
+    unit = _UNITS.get(p.stage, "")
+    return f"({p.done / p.seconds:.2f} {unit}/s)" if unit and p.seconds > 0 and p.done else ""
+
+
+_COLUMNS = {  # metrics.json key -> column; a column appears when some interval has the key (GRPO's for GRPO runs)
     "accuracy": "accuracy", "base_accuracy": "base", "top_answer_share": "top answer share",
-    "selected_signal_mean": "selected signal", "pool_signal_mean": "pool signal", "train_loss": "train loss", "reward_mean": "reward", "reward_std": "reward std",
+    "selected_signal_mean": "selected signal", "pool_signal_mean": "pool signal",
+    "new": "new", "retained": "retained", "returned": "returned", "train_loss": "train loss", "reward_mean": "reward", "reward_std": "reward std",
     "frac_reward_zero_std": "equal-reward groups", "no_answer_frac": "no answer", "kl": "KL",
     "completion_length": "completion tokens",
 }
@@ -126,6 +188,7 @@ def compare_command(
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     root: RootOption = None,
     force: Annotated[bool, typer.Option("--force", help="Continue members whose frozen config differs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only the result.")] = False,
 ) -> None:
     """Run every (strategy, seed) with the same budget and compare them to random: accuracy and compute cost."""
     from edco.config import load_config
@@ -140,13 +203,14 @@ def compare_command(
     _quiet_libraries()
     from flows.compare import run_comparison
 
-    folder = run_comparison(cfg, names, seed_list, force)
+    with _showing_progress(quiet):
+        folder = run_comparison(cfg, names, seed_list, force)
     console.print((folder / "comparison.md").read_text(), markup=False, highlight=False)
     console.print(f"report: {folder}/comparison.md, comparison.csv, accuracy.png")
 
 
 def _cell(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    return "" if value is None else str(value) if isinstance(value, int) else f"{value:.4f}"
 
 
 @app.command()
@@ -156,11 +220,15 @@ def sql(
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:
     """Read-only DuckDB SQL across every run in the store."""
-    from storage.sql import query as run_query
-
     if fmt not in ("table", "csv", "json"):
         raise EdcoError(f"--format must be table, csv or json, not {fmt!r}")
-    result = run_query(_root(root), query)
+    _print_sql(_root(root), query, fmt=fmt)
+
+
+def _print_sql(root: Path, sql: str, params: list[object] | None = None, fmt: str = "table") -> None:
+    from storage.sql import query
+
+    result = query(root, sql, params)
     if fmt == "json":
         sys.stdout.write(json.dumps(result.to_pylist(), default=str, indent=1) + "\n")
     elif fmt == "csv":
@@ -178,6 +246,46 @@ def sql(
         for row in result.to_pylist():
             table.add_row(*("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()))
         console.print(table)
+
+
+@app.command()
+def runs(root: RootOption = None) -> None:
+    """List the store's runs: status, intervals done, best accuracy, MLflow run id."""
+    from storage.catalog import list_runs
+    from storage.store import RunStore
+    from tracking.mlflow_runs import MlflowTracker
+
+    table = Table(title=f"runs in {_root(root)}")
+    for column in ("run", "status", "intervals", "strategy", "method", "base", "best accuracy", "MLflow run"):
+        table.add_column(column)
+    for entry in list_runs(_root(root)):
+        mlflow_id = MlflowTracker(RunStore(_root(root) / entry.run)).find_run()
+        table.add_row(
+            entry.run, entry.status, f"{entry.finished}/{entry.intervals}", entry.strategy, entry.method,
+            _cell(entry.base_accuracy), _cell(entry.best_accuracy), mlflow_id or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def show(run_name: Annotated[str, typer.Argument(metavar="RUN")], root: RootOption = None) -> None:
+    """The run's per-interval table: accuracy, signal of selection and pool, turnover, stage seconds."""
+    from storage.sql import query
+    from storage.store import RunStore
+
+    RunStore.open(_root(root), run_name)
+    metrics = query(_root(root), "SELECT * FROM metrics WHERE run = ? ORDER BY interval", [run_name]).to_pylist()
+    turnover = {t["interval"]: t for t in query(_root(root), "SELECT * FROM turnover WHERE run = ?", [run_name]).to_pylist()}
+    console.print(interval_table(run_name, [{**m, **turnover.get(m["interval"], {})} for m in metrics]))
+
+
+@app.command()
+def turnover(run_name: Annotated[str, typer.Argument(metavar="RUN")], root: RootOption = None) -> None:
+    """Which selected samples are new, retained from the last interval, or returning, per interval."""
+    from storage.store import RunStore
+
+    RunStore.open(_root(root), run_name)
+    _print_sql(_root(root), "SELECT interval, selected, new, retained, returned FROM turnover WHERE run = ? ORDER BY interval", [run_name])
 
 
 @app.command()

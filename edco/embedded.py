@@ -48,9 +48,15 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("edco"))
 
 
+CONVERSION = 2
+"""Bumped when the converted folder's content changes; each version converts into its own folder.
+2: the config no longer carries the GGUF quantization_config (Trainer refuses to train a
+model that says it is quantized, although the converted weights are plain float32)."""
+
+
 def ensure_embedded(alias: str) -> Path:
     """The converted safetensors folder of an embedded model, converting it on first use."""
-    target = cache_dir() / "models" / alias
+    target = cache_dir() / "models" / f"{alias}.v{CONVERSION}"
     if (target / "model.safetensors").exists():
         return target
     spec = EMBEDDED[alias]
@@ -84,6 +90,8 @@ def _load_gguf(gguf: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Dequantise to fp32 and rebuild a plain model: a GGUF-loaded model refuses save_pretrained."""
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    config = loaded.config
+    del config.quantization_config  # the weights below are dequantised: the folder holds a plain model
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     fresh.load_state_dict(loaded.state_dict())
     return fresh, tokenizer

@@ -77,3 +77,18 @@ def exclusive(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def is_running(run_dir: Path) -> bool:
+    """Whether some process holds the run's lock right now (it is released when its holder dies)."""
+    path = Path(run_dir).parent / ".locks" / f"{Path(run_dir).name}.lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the probe's shared lock
+    return False

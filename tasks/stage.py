@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import get_run_logger
@@ -25,19 +26,39 @@ StageBody = Callable[[RunStore, EdcoConfig, int, "StageClock"], Path]
 """(store, config, interval, clock) -> the written output."""
 
 
+@dataclass(frozen=True)
+class StageProgress:
+    """Where a running stage stands; `done == total` with `finished` once its output is written."""
+
+    run: str
+    interval: int
+    stage: str
+    done: int
+    total: int
+    seconds: float
+    finished: bool = False
+
+
+PROGRESS_LISTENERS: list[Callable[[StageProgress], None]] = []
+"""Who shows progress (the CLI's bars or lines); stages only report it."""
+
+
 class StageClock:
     """Elapsed time for the output's metadata, and a progress hook with a mid-stage fault point."""
 
-    def __init__(self, stage: str, interval: int) -> None:
-        self.stage, self.interval, self.start = stage, interval, time.perf_counter()
+    def __init__(self, run: str, stage: str, interval: int) -> None:
+        self.run, self.stage, self.interval, self.start = run, stage, interval, time.perf_counter()
         self._quarter = 0
         self._logger = _logger()
+        self.last = (0, 1)
 
     def seconds(self) -> float:
         return time.perf_counter() - self.start
 
     def progress(self, done: int, total: int) -> None:
-        """Logs each completed quarter of the stage; halfway is the mid-stage fault point."""
+        """Tells the listeners; logs each completed quarter of the stage; halfway is the mid-stage fault point."""
+        self.last = (done, total)
+        self._tell(done, total)
         quarter = 4 * done // max(total, 1)
         if quarter <= self._quarter:
             return
@@ -45,6 +66,13 @@ class StageClock:
             fault_point(f"{self.stage}.mid@{self.interval}")
         self._quarter = quarter
         self._logger.info("interval %d %s: %d/%d (%.0f s)", self.interval, self.stage, done, total, self.seconds())
+
+    def finish(self) -> None:
+        self._tell(*self.last, finished=True)
+
+    def _tell(self, done: int, total: int, finished: bool = False) -> None:
+        for listener in PROGRESS_LISTENERS:
+            listener(StageProgress(self.run, self.interval, self.stage, done, total, self.seconds(), finished))
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter:
@@ -63,9 +91,10 @@ def run_stage(run_dir: str, interval: int, stage: str, body: StageBody) -> str:
     seed_everything(derive_seed(cfg.seed, interval, stage))
     store.log_stage(interval, stage, "started")
     fault_point(f"{stage}.start@{interval}")
-    clock = StageClock(stage, interval)
+    clock = StageClock(store.name, stage, interval)
     path = body(store, cfg, interval, clock)
     store.log_stage(interval, stage, "finished", clock.seconds())
+    clock.finish()
     fault_point(f"{stage}.end@{interval}")
     return str(path)
 

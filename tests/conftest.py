@@ -73,6 +73,18 @@ def prefect_api() -> str:
         yield PREFECT_API_URL.value()
 
 
+@pytest.fixture(scope="session")
+def finished_tiny(tiny_model_dir: Path, prefect_api: str, tmp_path_factory: pytest.TempPathFactory):
+    """(config, store, metrics) of one finished 2-interval tiny run, shared by every test that only
+    reads it: a test that changes a store works on a copy."""
+    from edco.config import parse_config
+    from flows.curriculum import run_curriculum
+
+    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path_factory.mktemp("finished")))
+    store, metrics = run_curriculum(cfg)
+    return cfg, store, metrics
+
+
 def tiny_config(tiny_model_dir: Path, root: Path, **overrides) -> dict:
     """A small but complete run config as a dict (what a YAML file would hold)."""
     cfg = {
@@ -121,3 +133,29 @@ QUESTIONS = [
     "RADIUS server 10.9.9.9 not responding, authentication failed for user admin after 3 retries.",
     "CPU usage 97% for 5 minutes.",
 ]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed on first use; skipped only where there is no apt-get to install it."""
+    import shutil
+    import subprocess
+
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if not shutil.which("apt-get"):
+        pytest.skip("no chromium and no apt-get to install it (not a Debian machine)")
+    subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, capture_output=True, timeout=900,
+                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    return shutil.which("chromium")
+
+
+def headless(chromium: str, url: str, profile: Path, *args: str, timeout: int = 120) -> str:
+    """Chromium without a screen, with the flags this machine's closed network needs; its stdout."""
+    import subprocess
+
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile}", *args, url]
+    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=timeout).stdout

@@ -43,8 +43,64 @@ def test_importing_the_core_pulls_in_no_orchestration():
 
     code = (
         "import sys, edco, edco.config, edco.data, edco.entropy, edco.selection, edco.training, "
-        "edco.evaluation, edco.models, edco.demo, edco.prompts\n"
+        "edco.evaluation, edco.models, edco.demo, edco.prompts, edco.devices, edco.embedded, edco.signals, "
+        "edco.sec, edco.rewards, edco.diagnostics, edco.compare, edco.plots, edco.report, edco.teleqna, "
+        "edco.config_docs\n"
         "bad = [m for m in ('prefect', 'mlflow', 'flows', 'tasks', 'storage') if m in sys.modules]\n"
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_runs_show_and_turnover_read_a_finished_store(finished_tiny, capsys):
+    from storage.sql import query
+
+    _, store, metrics = finished_tiny
+    root = store.run_dir.parent
+    capsys.readouterr()
+    assert main(["runs", "--root", str(root)]) == 0
+    listing = capsys.readouterr().out
+    row = next(line for line in listing.splitlines() if line.startswith("│ tiny"))
+    assert "finished" in row and "2/2" in row and f"{max(m['accuracy'] for m in metrics):.4f}" in row
+    assert main(["show", "tiny", "--root", str(root)]) == 0
+    shown = capsys.readouterr().out
+    assert all(f"{m['accuracy']:.4f}" in shown for m in metrics) and "retained" in shown
+    assert main(["turnover", "tiny", "--root", str(root)]) == 0
+    rows = [[cell.strip() for cell in line.split("│")[1:6]] for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
+    expected = query(root, "SELECT * FROM turnover WHERE run = 'tiny' ORDER BY interval").to_pylist()
+    assert rows == [[str(t[k]) for k in ("interval", "selected", "new", "retained", "returned")] for t in expected]
+    assert main(["show", "nope", "--root", str(root)]) == 2
+
+
+def _tiny_run_config(tiny_model_dir, tmp_path, name: str):
+    import yaml
+
+    from tests.conftest import tiny_config
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(tiny_model_dir, tmp_path / "store", run_name=name, **{"curriculum.intervals": 1})))
+    return path
+
+
+def test_off_a_terminal_each_stage_prints_one_line_and_quiet_prints_none(tiny_model_dir, prefect_api, tmp_path, capsys):
+    assert main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "lines"))]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lines interval 0 ")]
+    assert [line.split(":")[0] for line in lines] == [f"lines interval 0 {s}" for s in ("score", "select", "train", "evaluate")]
+    assert "samples/s" in lines[0] and "steps/s" in lines[2] and "24/24" in lines[0]
+    assert main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "hush")), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "hush interval 0 " not in out and "run hush" in out  # the result table still prints
+
+
+def test_on_a_terminal_stages_show_progress_bars_with_rate_and_eta(tiny_model_dir, prefect_api, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import edco.cli
+
+    screen = io.StringIO()
+    monkeypatch.setattr(edco.cli, "console", Console(file=screen, force_terminal=True, width=160))
+    assert main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "bars"))]) == 0
+    shown = screen.getvalue()
+    assert "bars interval 0 score" in shown and "24/24" in shown and "samples/s" in shown and "ETA" in shown

@@ -19,11 +19,8 @@ from tracking.mlflow_runs import MlflowTracker, run_summary
 
 
 @pytest.fixture(scope="module")
-def finished_run(tiny_model_dir, prefect_api, tmp_path_factory):
-    root = tmp_path_factory.mktemp("store")
-    cfg = parse_config(tiny_config(tiny_model_dir, root))
-    store, metrics = run_curriculum(cfg)
-    return cfg, store, metrics
+def finished_run(finished_tiny):
+    return finished_tiny
 
 
 def test_every_interval_writes_scores_checkpoint_metrics_and_manifest(finished_run):

@@ -27,10 +27,8 @@ from tests.conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
-def finished(tiny_model_dir, prefect_api, tmp_path_factory):
-    root = tmp_path_factory.mktemp("finished")
-    store, metrics = run_curriculum(parse_config(tiny_config(tiny_model_dir, root)))
-    return store
+def finished(finished_tiny):
+    return finished_tiny[1]
 
 
 def copy_store(store: RunStore, target: Path) -> RunStore:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,10 @@ from PIL import Image, ImageStat
 
 from edco import plots
 from edco.cli import main
-from edco.config import parse_config
 from edco.errors import StoreError
 from edco.report import render_report
-from flows.curriculum import run_curriculum
 from storage.report import INTERVAL_PLOTS, build_report
-from tests.conftest import tiny_config
+from tests.conftest import headless
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -141,30 +138,8 @@ def test_unknown_run_is_a_store_error_with_a_hint(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def finished_run(tiny_model_dir, prefect_api, tmp_path_factory):
-    root = tmp_path_factory.mktemp("store")
-    store, metrics = run_curriculum(parse_config(tiny_config(tiny_model_dir, root)))
-    return store, metrics
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's Chromium, installed on first use; skipped only where there is no apt-get to install it."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if not shutil.which("apt-get"):
-        pytest.skip("no chromium and no apt-get to install it (not a Debian machine)")
-    subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, capture_output=True, timeout=900,
-                   env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-    return shutil.which("chromium")
-
-
-def _headless(chromium: str, page: Path, profile: Path, *args: str) -> str:
-    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile}", *args, page.as_uri()]
-    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=120).stdout
+def finished_run(finished_tiny):
+    return finished_tiny[1:]
 
 
 def test_report_of_a_finished_run_renders_in_headless_chromium(finished_run, chromium, tmp_path):
@@ -173,13 +148,13 @@ def test_report_of_a_finished_run_renders_in_headless_chromium(finished_run, chr
     assert page == store.run_dir / "report" / "report.html"
     assert {str(p.relative_to(page.parent)) for p in page.parent.rglob("*") if p.is_file()} == {
         "report.html", *(f"interval_00{i}/{name}" for i in (0, 1) for name in INTERVAL_PLOTS)}
-    dom = _headless(chromium, page, tmp_path / "profile", "--dump-dom")
+    dom = headless(chromium, page.as_uri(), tmp_path / "profile", "--dump-dom")
     assert "<title>edco report: tiny</title>" in dom
     table = re.search(r'<table id="intervals">.*?</table>', dom, re.S).group(0)
     assert re.findall(r"<tr><td>(\d+)</td>", table) == ["0", "1"]
     assert len(re.findall(r"<tr", re.search(r'<table id="top-samples">.*?</table>', dom, re.S).group(0))) == 1 + 20
     shot = tmp_path / "shot.png"
-    _headless(chromium, page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,2000")
+    headless(chromium, page.as_uri(), tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,2000")
     image = _drawn(shot)
     assert image.size == (1200, 2000) and ImageStat.Stat(image.convert("L")).stddev[0] > 10
     assert _max_saturation(image) > 100  # the embedded plots decoded and drew

@@ -1,0 +1,41 @@
+"""What a store holds: its runs and where each stands, read from the files (for `edco runs`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.lock import is_running
+from storage.store import MANIFEST, RunStore
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    run: str
+    status: str  # running | finished | stopped
+    finished: int  # intervals sealed
+    intervals: int
+    best_accuracy: float | None
+    base_accuracy: float | None
+    strategy: str
+    method: str
+
+
+def list_runs(root: Path) -> list[RunEntry]:
+    """Every run of the store, by name. Cheap: an interval counts as finished when its manifest
+    exists (checksums are verified by resume, not by a listing)."""
+    return [_entry(RunStore(info.parent)) for info in sorted(Path(root).glob("*/run.json"))]
+
+
+def _entry(store: RunStore) -> RunEntry:
+    cfg = store.config()
+    intervals = cfg.curriculum.intervals
+    finished = [i for i in range(intervals) if (store.interval_dir(i) / MANIFEST).exists()]
+    accuracies = [store.metrics(i)["accuracy"] for i in finished]
+    status = "running" if is_running(store.run_dir) else "finished" if len(finished) == intervals else "stopped"
+    return RunEntry(
+        run=store.name, status=status, finished=len(finished), intervals=intervals,
+        best_accuracy=max(accuracies) if accuracies else None,
+        base_accuracy=store.metrics(finished[0]).get("base_accuracy") if finished else None,
+        strategy=cfg.selection.strategy, method=cfg.training.method,
+    )
