@@ -37,8 +37,10 @@ if TYPE_CHECKING:  # the CLI imports heavy modules only inside the command that 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Entropy-based Dynamic Curriculum Orchestration.")
 data_app = typer.Typer(no_args_is_help=True, help="Data utilities.")
 app.add_typer(data_app, name="data")
-console = Console(soft_wrap=True)  # long command lines stay copy-pasteable
-errors = Console(stderr=True)
+# Long command lines stay copy-pasteable (soft wrap), and off a terminal (logs, pipes, CI) wide
+# tables keep every column instead of squeezing into rich's default 80 characters.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
+errors = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 RootOption = Annotated[
@@ -156,8 +158,12 @@ def _showing_progress(quiet: bool) -> Iterator[None]:
 
 
 def _rate(p: StageProgress) -> str:
+    """Items per second, or seconds per item when an item takes longer than a second (training steps)."""
     unit = _UNITS.get(p.stage, "")
-    return f"({p.done / p.seconds:.2f} {unit}/s)" if unit and p.seconds > 0 and p.done else ""
+    if not unit or p.seconds <= 0 or not p.done:
+        return ""
+    rate = p.done / p.seconds
+    return f"({rate:.2f} {unit}/s)" if rate >= 1 else f"({1 / rate:.1f} s per {unit[:-1]})"
 
 
 _COLUMNS = {  # metrics.json key -> column; a column appears when some interval has the key (GRPO's for GRPO runs)

@@ -72,7 +72,7 @@ def predict(
         batch_choices = choices[start : start + batch_size]
         batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
         batch = batch.to(model.device)
-        first = model(**batch, use_cache=True)
+        first = model(**batch, use_cache=True, logits_to_keep=1)  # only the next-token logits are read
         last = first.logits[:, -1, :].float()  # left padding: the last position is every row's next token
         found["letter"] += [int(row[letters[: len(c)]].argmax()) for row, c in zip(last, batch_choices)]
         replies = [option_replies(tokenizer, c) for c in batch_choices]
