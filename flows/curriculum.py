@@ -21,7 +21,7 @@ from edco.prompts import check_lengths
 from edco.selection import resolve_top_n
 from flows.resume import resume_point
 from storage.lock import RunLock
-from storage.store import RunStore
+from storage.store import RunStore, default_root
 from tasks.evaluate import evaluate
 from tasks.fine_tune_interval import fine_tune_interval
 from tasks.score_pool import score_pool
@@ -124,6 +124,16 @@ def run_curriculum(cfg: EdcoConfig, force: bool = False) -> tuple[RunStore, list
 
 
 @flow(name="edco-run")
-def edco_run(config_path: str, force: bool = False) -> list[dict[str, Any]]:
-    """Deployment entry point (prefect.yaml): a whole run from a config file."""
-    return run_curriculum(load_config(config_path), force)[1]
+def edco_run(config_path: str, root: str | None = None, force: bool = False) -> list[dict[str, Any]]:
+    """Deployment entry point (prefect.yaml `edco-curriculum`): a whole run from a config file, like
+    `edco run CONFIG [--root ROOT] [--force]`; an existing run with the same config continues."""
+    cfg = load_config(config_path)
+    return run_curriculum(cfg.with_root(Path(root)) if root else cfg, force)[1]
+
+
+@flow(name="edco-resume")
+def edco_resume(run_name: str, root: str | None = None) -> list[dict[str, Any]]:
+    """Deployment entry point (prefect.yaml `edco-resume`): `edco resume RUN [--root ROOT]`, i.e. the
+    run's frozen config from its first unfinished interval (flows/resume.py decides which)."""
+    store = RunStore.open(Path(root) if root else default_root(), run_name)
+    return run_curriculum(store.config())[1]

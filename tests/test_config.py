@@ -95,10 +95,10 @@ def test_prefect_yaml_deployments_point_at_a_real_flow_and_config():
     from prefect.flows import load_flow_from_entrypoint
 
     spec = yaml.safe_load(open("prefect.yaml"))
-    for deployment in spec["deployments"]:
-        flow = load_flow_from_entrypoint(deployment["entrypoint"])
-        assert flow.name == "edco-run"
-        assert load_config(deployment["parameters"]["config_path"]).run_name
+    flows = {d["name"]: load_flow_from_entrypoint(d["entrypoint"]).name for d in spec["deployments"]}
+    assert flows == {"edco-curriculum": "edco-run", "edco-resume": "edco-resume"}
+    [curriculum] = [d for d in spec["deployments"] if d["name"] == "edco-curriculum"]
+    assert load_config(curriculum["parameters"]["config_path"]).run_name
 
 
 def test_committed_config_reference_is_up_to_date():
