@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # the CLI imports heavy modules only inside the command that 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Entropy-based Dynamic Curriculum Orchestration.")
 data_app = typer.Typer(no_args_is_help=True, help="Data utilities.")
 app.add_typer(data_app, name="data")
+bench_app = typer.Typer(no_args_is_help=True, help="Measurements on your model and data (docs/BENCHMARKS.md).")
+app.add_typer(bench_app, name="bench")
 # Long command lines stay copy-pasteable (soft wrap), and off a terminal (logs, pipes, CI) wide
 # tables keep every column instead of squeezing into rich's default 80 characters.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
@@ -56,13 +58,16 @@ def _root(root: Path | None) -> Path:
 
 def _quiet_libraries() -> None:
     # Prefect's temporary local API otherwise logs a telemetry SQLite error on every start,
-    # and every stage's model load would draw a progress bar into the flow's log.
+    # and every stage's model load (transformers) and dataset preparation (datasets, inside
+    # TRL's trainers) would draw a progress bar of its own between the stage lines.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")  # stage progress replaces them
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import datasets
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
 
 
 @app.callback()
@@ -200,10 +205,7 @@ def compare_command(
     from edco.config import load_config
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise EdcoError(f"--seeds must be comma-separated integers, not {seeds!r}") from None
+    seed_list = _int_list("--seeds", seeds)
     cfg = load_config(config)
     cfg = cfg.with_root(root) if root else cfg
     _quiet_libraries()
@@ -213,6 +215,41 @@ def compare_command(
         folder = run_comparison(cfg, names, seed_list, force)
     console.print((folder / "comparison.md").read_text(), markup=False, highlight=False)
     console.print(f"report: {folder}/comparison.md, comparison.csv, accuracy.png")
+
+
+def _int_list(option: str, text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise EdcoError(f"{option} must be comma-separated integers, not {text!r}") from None
+
+
+@bench_app.command("prefix-vs-full")
+def bench_prefix_vs_full(
+    config: Annotated[Path, typer.Argument(help="YAML config: its model, pool, scoring settings and top_n are used.")],
+    n: Annotated[int, typer.Option("--n", help="Pool items scored by every setting.")] = 300,
+    full: Annotated[str, typer.Option(help="Comma-separated max_new_tokens for full mode; the longest is the reference.")] = "32,64,128",
+    prefix: Annotated[str, typer.Option(help="Comma-separated prefix_tokens for prefix mode.")] = "1,2,4,8",
+    top_n: Annotated[Optional[int], typer.Option("--top-n", help="N of the overlap (default: the config's per-interval N).")] = None,
+) -> None:
+    """Seconds per sample of prefix and full entropy on the same pool items, and how alike they rank them."""
+    from edco.bench import prefix_vs_full, settings, to_markdown
+    from edco.config import load_config
+    from edco.data import load_records
+    from edco.models import load_model, load_tokenizer
+    from edco.selection import resolve_top_n
+
+    full_tokens, prefix_tokens = _int_list("--full", full), _int_list("--prefix", prefix)
+    if not full_tokens:
+        raise EdcoError("--full needs at least one value: the longest full setting is the reference")
+    cfg = load_config(config)
+    records = load_records(cfg.data.pool, cfg.data.columns, limit=n, seed=cfg.data.seed, split="pool").table
+    top = top_n or resolve_top_n(cfg.selection.top_n, len(records), cfg.training.epochs, cfg.curriculum.intervals)
+    console.print(f"{len(records)} pool items of {cfg.data.pool}, model {cfg.model.name}, top-N overlap at N = {top}; "
+                  f"settings: {', '.join(s.name for s in settings(full_tokens, prefix_tokens))}", markup=False)
+    model, tokenizer = load_model(cfg.model), load_tokenizer(cfg.model)
+    rows = prefix_vs_full(model, tokenizer, records, cfg.scoring, full_tokens, prefix_tokens, top, cfg.seed)
+    console.print(to_markdown(rows, settings(full_tokens, [])[-1].name), markup=False, highlight=False)
 
 
 def _cell(value: float | None) -> str:
