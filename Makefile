@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/edco run configs/demo.yaml
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 clean-runs:
 	rm -rf runs

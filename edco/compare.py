@@ -136,6 +136,7 @@ def plot(runs: dict[tuple[str, int], list[dict[str, Any]]], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (by_interval, by_compute) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for strategy in dict.fromkeys(s for s, _ in runs):
@@ -153,6 +154,7 @@ def plot(runs: dict[tuple[str, int], list[dict[str, Any]]], path: Path) -> Path:
         ax.set_xlabel(label)
         ax.set_ylabel("held-out accuracy")
         ax.grid(alpha=0.3)
+    by_interval.xaxis.set_major_locator(MaxNLocator(integer=True))
     by_interval.legend(fontsize=8)
     fig.savefig(path, dpi=120, format="png")  # the path may be a temp name without the suffix
     plt.close(fig)

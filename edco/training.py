@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +25,10 @@ from edco.entropy import Progress
 from edco.prompts import sft_examples, trainer_prompt
 from edco.rewards import answer_reward
 from edco.signals import answer_losses
+
+# TRL 1.16's GRPOTrainer still calls this transformers 5 deprecated name on every run; the
+# warning is theirs to fix and says nothing to an edco user.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 # TRL's per-step log keys -> the interval summary's names (metrics view, MLflow).
 SUMMARY_KEYS: dict[str, str] = {
