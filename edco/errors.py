@@ -22,7 +22,7 @@ class EdcoError(Exception):
 class ConfigError(EdcoError):
     """The configuration (YAML or CLI flags) is invalid."""
 
-    hint = "check the config file against configs/demo.yaml and README's config table"
+    hint = "check the config file against configs/demo.yaml and docs/CONFIG.md (every key, its default and meaning)"
 
 
 class DataError(EdcoError):

@@ -15,10 +15,9 @@ from edco.errors import StoreError
 from edco.report import TOP_SAMPLES, render_report
 from storage.files import atomic_write
 from storage.sql import query
-from storage.store import RunStore
+from storage.store import NO_RUN_HINT, RunStore
 
 INTERVAL_PLOTS = ("signal_histogram.png", "accuracy_signal.png", "turnover.png")
-HINT = "list the store's runs with: edco sql \"SELECT DISTINCT run FROM metrics\" (and check --root)"
 
 
 def build_report(root: Path, run: str) -> Path:
@@ -82,7 +81,7 @@ def top_samples(store: RunStore, interval: int) -> list[dict[str, Any]]:
 def _open(root: Path, run: str) -> RunStore:
     store = RunStore(root / run)
     if not store.exists():
-        raise StoreError(f"no run '{run}' in store {root}", hint=HINT)
+        raise StoreError(f"no run '{run}' in store {root}", hint=NO_RUN_HINT)
     return store
 
 

@@ -44,6 +44,9 @@ from edco.errors import StoreError
 from edco.faults import fault_point
 from storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
 
+NO_RUN_HINT = "list the store's runs with: edco runs --root STORE (the default store is $EDCO_ROOT, else ./runs)"
+
+
 @dataclass(frozen=True)
 class StageOutput:
     """A file or folder a stage writes into its interval folder, and how to read it back.
@@ -98,7 +101,7 @@ class RunStore:
     def open(cls, root: Path, run_name: str) -> "RunStore":
         store = cls(Path(root) / run_name)
         if not (store.run_dir / "run.json").exists():
-            raise StoreError(f"no run '{run_name}' in store {root} (missing {store.run_dir / 'run.json'})")
+            raise StoreError(f"no run '{run_name}' in store {root} (missing {store.run_dir / 'run.json'})", hint=NO_RUN_HINT)
         return store
 
     # -- run level -------------------------------------------------------------------

@@ -24,6 +24,13 @@ def test_bad_config_exits_2_with_one_line_and_a_hint(tmp_path, capsys):
     assert "'scoring.mode'" in err and str(config) in err and "hint:" in err
 
 
+@pytest.mark.parametrize("command", ["show", "turnover", "resume", "report"])
+def test_an_unknown_run_exits_2_with_the_command_that_lists_runs(command, tmp_path, capsys):
+    assert main([command, "ghost", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: no run 'ghost' in store") and err[1].startswith("hint: list the store's runs with: edco runs")
+
+
 def test_debug_shows_the_exception(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text("run_name: ../x\n")

@@ -134,7 +134,7 @@ def test_importing_plots_and_report_pulls_in_no_orchestration_or_store():
 def test_unknown_run_is_a_store_error_with_a_hint(tmp_path):
     with pytest.raises(StoreError, match="no run 'ghost'") as caught:
         build_report(tmp_path, "ghost")
-    assert "edco sql" in caught.value.hint
+    assert "edco runs" in caught.value.hint
 
 
 @pytest.fixture(scope="module")
