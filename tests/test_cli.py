@@ -79,13 +79,14 @@ def test_runs_show_and_turnover_read_a_finished_store(finished_tiny, capsys):
     assert main(["show", "nope", "--root", str(root)]) == 2
 
 
-def _tiny_run_config(tiny_model_dir, tmp_path, name: str):
+def _tiny_run_config(tiny_model_dir, tmp_path, name: str, **overrides):
     import yaml
 
     from tests.conftest import tiny_config
 
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(tiny_config(tiny_model_dir, tmp_path / "store", run_name=name, **{"curriculum.intervals": 1})))
+    cfg = tiny_config(tiny_model_dir, tmp_path / "store", run_name=name, **{"curriculum.intervals": 1, **overrides})
+    path.write_text(yaml.safe_dump(cfg))
     return path
 
 
@@ -99,6 +100,9 @@ def test_off_a_terminal_each_stage_prints_one_line_and_quiet_prints_none(tiny_mo
     assert main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "hush")), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "hush interval 0 " not in out and "run hush" in out  # the result table still prints
+    # a strategy that measures nothing still counts the pool it "scored"
+    assert main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "rand", **{"selection.strategy": "random"}))]) == 0
+    assert "rand interval 0 score: 24/24 in " in capsys.readouterr().out
 
 
 def test_on_a_terminal_stages_show_progress_bars_with_rate_and_eta(tiny_model_dir, prefect_api, tmp_path, monkeypatch):
