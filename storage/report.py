@@ -15,14 +15,14 @@ from edco.errors import StoreError
 from edco.report import TOP_SAMPLES, render_report
 from storage.files import atomic_write
 from storage.sql import query
-from storage.store import NO_RUN_HINT, RunStore
+from storage.store import RunStore
 
 INTERVAL_PLOTS = ("signal_histogram.png", "accuracy_signal.png", "turnover.png")
 
 
 def build_report(root: Path, run: str) -> Path:
     """Draw the plots and write `report.html` for `run`; returns the page's path."""
-    store = _open(root, run)
+    store = RunStore.open(root, run)
     metrics = _rows(store, "metrics")
     if not metrics:
         raise StoreError(f"run '{run}' has no evaluated interval yet; nothing to report", hint="run or resume it first")
@@ -78,11 +78,6 @@ def top_samples(store: RunStore, interval: int) -> list[dict[str, Any]]:
     return [{**r, "question": questions[r["sample_id"]]} for r in rows]
 
 
-def _open(root: Path, run: str) -> RunStore:
-    store = RunStore(root / run)
-    if not store.exists():
-        raise StoreError(f"no run '{run}' in store {root}", hint=NO_RUN_HINT)
-    return store
 
 
 def _rows(store: RunStore, view: str) -> list[dict[str, Any]]:
