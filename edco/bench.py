@@ -82,6 +82,8 @@ def prefix_vs_full(
     return [
         {
             "setting": setting.name,
+            "mode": setting.mode,
+            "tokens": setting.tokens,
             "seconds_per_sample": seconds / len(records),
             "generated_tokens": float(np.mean(table["n_tokens"].to_numpy())),
             "saving": 1 - seconds / reference_seconds,

@@ -118,6 +118,23 @@ _PUBLISHED_ESTIMATOR: dict[str, Any] = {
 }
 
 
+class CalibrationConfig(_Section):
+    """`prefix_tokens: auto`: prefix k against full mode on a seeded subset of the pool, once, at interval 0."""
+
+    samples: int = Field(64, ge=3, description="Pool samples scored by every setting (fewer if the pool is smaller).")
+    candidates: list[int] = Field(
+        default_factory=lambda: [1, 2, 4, 8], min_length=1, description="Prefix lengths tried, smallest first wins."
+    )
+    spearman: float = Field(0.8, gt=-1.0, le=1.0, description="Least Spearman rho against full mode that k must reach.")
+
+    @field_validator("candidates")
+    @classmethod
+    def _sorted_positive(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError("prefix lengths must be at least 1")
+        return sorted(set(v))
+
+
 class ScoringConfig(_Section):
     """How a sample's uncertainty is measured.
 
@@ -132,7 +149,13 @@ class ScoringConfig(_Section):
     prompt: Literal["quick", "reasoning", "published"] | None = Field(
         None, description="Instruction; null picks 'quick' for prefix mode and 'reasoning' for full mode."
     )
-    prefix_tokens: int = Field(8, ge=1, description="Generated tokens whose entropy is averaged in prefix mode.")
+    prefix_tokens: int | Literal["auto"] = Field(
+        8, description="Generated tokens whose entropy is averaged in prefix mode; 'auto': the smallest k whose "
+        "ranking agrees with full mode on a seeded subset at interval 0 (see `calibration`), else full mode.",
+    )
+    calibration: CalibrationConfig = Field(
+        default_factory=CalibrationConfig, description="How `prefix_tokens: auto` picks k."
+    )
     max_new_tokens: int = Field(64, ge=1, description="Generation budget in full mode.")
     batch_size: int = Field(8, ge=1, description="Prompts per generate() call.")
     temperature: float = Field(0.0, ge=0.0, description="0 = greedy; >0 samples (seeded per interval).")
@@ -150,6 +173,19 @@ class ScoringConfig(_Section):
         "the authors' code (the published preset).",
     )
     unit: Literal["nats", "bits"] = Field("nats", description="Logarithm base of the entropy.")
+    rescore_fraction: float = Field(
+        1.0, gt=0.0, le=1.0, description="After interval 0: seeded share of the pool scored again; the samples near "
+        "the last selection boundary are scored too (`rescore_margin`), the rest keep their last score.",
+    )
+    rescore_margin: float = Field(
+        0.5, ge=0.0, description="With rescore_fraction < 1 or a plateau: the last selection and the next "
+        "margin x N samples by last rank are always scored again (the samples whose scores moved, or could flip).",
+    )
+    plateau_spearman: float | None = Field(
+        None, gt=-1.0, le=1.0, description="Skip the seeded share when the scores have settled: if the last "
+        "interval's re-scored, untrained samples ranked with at least this Spearman rho against their scores "
+        "before it, only the boundary samples are scored. null: never skip.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -158,10 +194,26 @@ class ScoringConfig(_Section):
             return {**_PUBLISHED_ESTIMATOR, **data}
         return data
 
+    @field_validator("prefix_tokens")
+    @classmethod
+    def _positive_k(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be at least 1, or 'auto'")
+        return v
+
+    @property
+    def partial(self) -> bool:
+        """Whether intervals after the first may score less than the whole pool."""
+        return self.rescore_fraction < 1.0 or self.plateau_spearman is not None
+
     @property
     def new_tokens(self) -> int:
         """Tokens generated per sample: only the prefix is needed in prefix mode."""
-        return self.prefix_tokens if self.mode == "prefix" else self.max_new_tokens
+        if self.mode == "full":
+            return self.max_new_tokens
+        if self.prefix_tokens == "auto":
+            raise ConfigError("scoring.prefix_tokens 'auto' is resolved by calibration before anything is scored")
+        return self.prefix_tokens
 
     @property
     def instruction(self) -> str:

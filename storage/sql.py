@@ -16,7 +16,8 @@ from edco.errors import QueryError
 
 SCORES_EMPTY = (
     "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::VARCHAR AS sample_id, NULL::DOUBLE AS score, "
-    "NULL::INTEGER AS n_tokens, NULL::BIGINT AS model_tokens, NULL::VARCHAR AS signal, NULL::INTEGER AS rank, "
+    "NULL::INTEGER AS n_tokens, NULL::BIGINT AS model_tokens, NULL::VARCHAR AS signal, NULL::INTEGER AS scored_at, "
+    "NULL::INTEGER AS rank, "
     "NULL::BOOLEAN AS selected WHERE false"
 )
 METRICS_EMPTY = "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::DOUBLE AS accuracy WHERE false"

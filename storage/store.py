@@ -7,7 +7,9 @@ Layout of one run, `<root>/<run_name>/`:
     pool.parquet, eval.parquet     the validated records the run trains and evaluates on
     stages.jsonl                   audit trail: one line per stage executed or reused
     interval_000/
-        pool_scores.parquet        score stage: the signal per pool sample
+        score_info.json            score stage: how much of the pool was scored again, and the
+                                   prefix calibration (interval 0 of `prefix_tokens: auto`)
+        pool_scores.parquet        score stage: the signal per pool sample, `scored_at` its interval
         selection_state.json       select stage: a stateful strategy's state (SEC's bandit), else {}
         scores.parquet             select stage: + rank, selected (the `scores` SQL view)
         checkpoint/                train stage: a from_pretrained folder (adapters only under LoRA)
@@ -75,7 +77,7 @@ def _read_checkpoint(path: Path) -> Path:
 
 CHECKPOINT = "checkpoint"
 STAGE_OUTPUTS: dict[str, tuple[StageOutput, ...]] = {
-    "score": (StageOutput("pool_scores.parquet", pq.read_table),),
+    "score": (StageOutput("score_info.json", _read_json), StageOutput("pool_scores.parquet", pq.read_table)),
     "select": (StageOutput("selection_state.json", _read_json), StageOutput("scores.parquet", pq.read_table)),
     "train": (StageOutput(CHECKPOINT, _read_checkpoint), StageOutput("train_stats.json", _read_json)),
     "evaluate": (StageOutput("metrics.json", _read_json),),
@@ -215,6 +217,15 @@ class RunStore:
 
     def write_train_stats(self, interval: int, stats: dict[str, Any], seconds: float) -> Path:
         return write_json(self.stage_path(interval, "train"), {**stats, "seconds": seconds}, fault=f"stats.write@{interval}")
+
+    def write_score_info(self, interval: int, info: dict[str, Any]) -> Path:
+        self.prepare_interval(interval)
+        return write_json(self.interval_dir(interval) / STAGE_OUTPUTS["score"][0].name, info, fault=f"score_info.write@{interval}")
+
+    def score_info(self, interval: int) -> dict[str, Any]:
+        """What the score stage measured beyond the scores; {} for intervals written before it recorded any."""
+        path = self.interval_dir(interval) / STAGE_OUTPUTS["score"][0].name
+        return _read_json(path) if path.exists() else {}
 
     def write_selection_state(self, interval: int, state: dict[str, Any]) -> Path:
         self.prepare_interval(interval)

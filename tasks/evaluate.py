@@ -34,6 +34,7 @@ def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock
         **_answer_spread(predictions.by(cfg.evaluation.method)),
         **_signal_means(scores),
         "score_tokens": sum(scores["model_tokens"].to_pylist()),
+        **_rescoring(store.score_info(interval)),
         "train_steps": trained["steps"],
         **trained["summary"],
         **trained["diagnostics"],
@@ -69,6 +70,14 @@ def _base(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, eval_
         return _accuracies(predictions, eval_set, cfg.evaluation.method, "base_")
 
     return {**store.shared_result("base_eval", key, measure), "base_evaluate_seconds": time.perf_counter() - start}
+
+
+def _rescoring(info: dict[str, Any]) -> dict[str, Any]:
+    """How much of the pool the score stage measured again, and the calibrated prefix length (0: full mode)."""
+    out = {"rescored_samples": info.get("rescored"), "score_movement_spearman": info.get("movement_spearman")}
+    if "calibration" in info:
+        out["calibrated_prefix_tokens"] = info["calibration"]["choice"].get("prefix_tokens", 0)
+    return out
 
 
 def _answer_spread(predictions: list[int]) -> dict[str, Any]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import task
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from edco.config import EdcoConfig
+from edco import calibration, rescoring
+from edco.config import EdcoConfig, ScoringConfig
 from edco.models import load_model, load_tokenizer
-from edco.selection import STRATEGIES
+from edco.seeds import derive_seed, seed_everything
+from edco.selection import STRATEGIES, resolve_top_n
 from edco.signals import SIGNALS
 from storage.store import RunStore
 from tasks.stage import RETRIES, StageClock, run_stage
@@ -22,12 +27,40 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
         clock.progress(table.num_rows, table.num_rows)
         spent = table.schema.get_field_index("model_tokens")
         table = table.set_column(spent, "model_tokens", pa.array([0] * len(table), pa.int64()))  # nothing spent again
+        store.write_score_info(interval, {"rescored": 0, "carried": table.num_rows})
         return store.write_table(interval, "score", table, clock.seconds())
     signal = SIGNALS[strategy.signal]
+    pool, tokenizer = store.pool(), load_tokenizer(cfg.model)
     model = load_model(cfg.model, store.model_checkpoint(interval)) if signal.needs_model else None
-    table = signal.measure(model, load_tokenizer(cfg.model), store.pool(), cfg.scoring, clock.progress)
+    n = resolve_top_n(cfg.selection.top_n, len(pool), cfg.training.epochs, cfg.curriculum.intervals)
+    scoring, info = _scoring(store, cfg, interval, model, tokenizer, pool, n) if strategy.signal == "entropy" else (cfg.scoring, {})
+    if interval > 0 and signal.needs_model and scoring.partial:
+        previous = store.read_table(interval - 1, "select")
+        before = store.read_table(interval - 2, "select") if interval > 1 else None
+        plan = rescoring.plan(previous, before, scoring, n, derive_seed(cfg.seed, interval, "rescore"), interval)
+        chosen = pool.filter(pc.is_in(pool["id"], value_set=previous["sample_id"].filter(pa.array(plan.rescore))))
+        fresh = rescoring.with_scored_at(signal.measure(model, tokenizer, chosen, scoring, clock.progress), interval)
+        table, info = rescoring.merge(previous, fresh, interval), {**info, **plan.summary()}
+    else:
+        table = rescoring.with_scored_at(signal.measure(model, tokenizer, pool, scoring, clock.progress), interval)
+        info = {**info, "rescored": table.num_rows, "carried": 0}
     clock.progress(table.num_rows, table.num_rows)  # signals without a model (length, none) report nothing themselves
+    store.write_score_info(interval, info)
     return store.write_table(interval, "score", table, clock.seconds())
+
+
+def _scoring(
+    store: RunStore, cfg: EdcoConfig, interval: int, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+    pool: pa.Table, n: int,
+) -> tuple[ScoringConfig, dict[str, Any]]:
+    """The entropy settings, with `prefix_tokens: auto` calibrated in interval 0 and read back after it."""
+    if cfg.scoring.prefix_tokens != "auto" or cfg.scoring.mode == "full":
+        return cfg.scoring, {}
+    if interval > 0:
+        return calibration.resolve(cfg.scoring, store.score_info(0)["calibration"]["choice"]), {}
+    record = calibration.calibrate(model, tokenizer, pool, cfg.scoring, n, derive_seed(cfg.seed, 0, "calibrate"))
+    seed_everything(derive_seed(cfg.seed, 0, "score"))  # the pool is scored as if nothing had run before it
+    return calibration.resolve(cfg.scoring, record["choice"]), {"calibration": record}
 
 
 @task(name="score-pool", **RETRIES)

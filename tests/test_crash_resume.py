@@ -27,7 +27,7 @@ from tracking.mlflow_runs import MlflowTracker
 pytestmark = pytest.mark.slow
 
 POINTS = [
-    "score.start", "score.mid", "score.write", "score.end",
+    "score.start", "score.mid", "score_info.write", "score.write", "score.end",
     "select.start", "select.mid", "state.write", "select.write", "select.end",
     "train.start", "train.mid", "checkpoint.write", "stats.write", "train.end",
     "evaluate.start", "evaluate.mid", "metrics.write", "evaluate.end",

@@ -89,7 +89,8 @@ def test_mlflow_run_has_one_step_per_interval(finished_run):
     artifacts = {a.path for a in tracker.client.list_artifacts(tracker.run_id)}
     assert {"interval_000", "interval_001", "final_checkpoint"} <= artifacts
     plots = {a.path for a in tracker.client.list_artifacts(tracker.run_id, "interval_001")}
-    assert plots == {f"interval_001/{name}" for name in ("scores.parquet", "signal_histogram.png", "accuracy_signal.png", "turnover.png")}
+    assert plots == {f"interval_001/{name}" for name in ("scores.parquet", "score_info.json", "signal_histogram.png", "accuracy_signal.png",
+                                                         "turnover.png")}
     final = {a.path for a in tracker.client.list_artifacts(tracker.run_id, "final_checkpoint")}
     assert "final_checkpoint/model.safetensors" in final
 

@@ -156,8 +156,10 @@ class MlflowTracker:
         fault_point(f"mlflow.log@{interval}")
         folder = self.store.interval_dir(interval).name
         logged = {Path(a.path).name for a in self.client.list_artifacts(run_id, folder)}
-        if not {"scores.parquet", *PLOTS} <= logged:  # a crash may have cut the uploads short: add what is missing
-            for path in [self.store.stage_path(interval, "select"), *interval_plots(self.store, interval)]:
+        info = self.store.interval_dir(interval) / "score_info.json"  # rescored share; prefix calibration table
+        tables = [self.store.stage_path(interval, "select"), *([info] if info.exists() else [])]
+        if not {*(path.name for path in tables), *PLOTS} <= logged:  # a crash may have cut the uploads short
+            for path in [*tables, *interval_plots(self.store, interval)]:
                 if path.name not in logged:
                     self.client.log_artifact(run_id, str(path), folder)
         return len(fresh)
