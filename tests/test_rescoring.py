@@ -168,3 +168,15 @@ def test_auto_prefix_calibrates_at_interval_0_and_scores_every_interval_with_the
     tracker = MlflowTracker(store)
     assert "score_info.json" in {a.path.split("/")[-1] for a in tracker.client.list_artifacts(tracker.run_id, "interval_000")}
     assert tracker.metric_history("calibrated_prefix_tokens") == [(0, float(k))]
+
+
+def test_replay_benchmark_with_full_rescoring_reproduces_the_run(finished_tiny):
+    """benchmarks/rescoring.py replays policies on a finished run; re-scoring everything must give back the run itself."""
+    from benchmarks.rescoring import replay
+
+    _, store, _ = finished_tiny
+    [row] = replay(store, ScoringConfig(rescore_fraction=1.0, rescore_margin=0.0))
+    assert (row["rescored"], row["cost_saved"], row["top_overlap"]) == (24, 0.0, 1.0)
+    assert row["spearman"] == pytest.approx(1.0)
+    [partial] = replay(store, ScoringConfig(rescore_fraction=0.25, rescore_margin=0.5))
+    assert partial["rescored"] < 24 and partial["cost_saved"] > 0
