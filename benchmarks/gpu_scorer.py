@@ -64,7 +64,12 @@ from pathlib import Path
 import pyarrow as pa
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase, Qwen3Config
+from transformers import (
+    AutoModelForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Qwen3Config,
+)
 
 from edco.config import ColumnMap, ModelConfig, ScoringConfig
 from edco.data import load_records
@@ -76,11 +81,11 @@ GOAL_SAMPLES_PER_S = 25.0  # the published scorer: 0.04 s per sample on 8 accele
 TOKENIZER_MODEL = "smollm2-135m-instruct"
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
-QWEN3_4B = dict(  # Qwen/Qwen3-4B config.json
-    hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32,
-    num_key_value_heads=8, head_dim=128, vocab_size=151936, max_position_embeddings=40960,
-    rope_theta=1_000_000.0, tie_word_embeddings=True, rms_norm_eps=1e-6,
-)
+QWEN3_4B = {  # Qwen/Qwen3-4B config.json
+    "hidden_size": 2560, "intermediate_size": 9728, "num_hidden_layers": 36, "num_attention_heads": 32,
+    "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936, "max_position_embeddings": 40960,
+    "rope_theta": 1_000_000.0, "tie_word_embeddings": True, "rms_norm_eps": 1e-6,
+}
 TINY = {**QWEN3_4B, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16}
 
@@ -179,8 +184,8 @@ def measure(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records:
 
 def table(results: list[Result], params: int, peak_flops: float | None) -> str:
     lines = [
-        "| setting | batch | samples | seconds | samples/s | generated tok/s | new tokens/sample | "
-        "prompt tokens/sample | peak GPU GiB | MFU | mean score |",
+        ("| setting | batch | samples | seconds | samples/s | generated tok/s | new tokens/sample | "
+         "prompt tokens/sample | peak GPU GiB | MFU | mean score |"),
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
