@@ -1,7 +1,7 @@
 """Scorer speed guard: entropy scoring against a plain forward of the same prompts.
 
 What it answers: how close does `edco.entropy.score_table` (generate with output_logits on
-length-sorted, left-padded batches) come to the cheapest pass that could score a prompt at
+left-padded length batches) come to the cheapest pass that could score a prompt at
 all, a batched forward of the same prompts that computes only the last position's logits
 (`logits_to_keep=1`, no KV cache kept)? Variants: prefix k = 1, prefix k = 4, and full mode
 with up to 32 new tokens. Full mode is given the prefix modes' "quick" instruction rather
@@ -15,8 +15,8 @@ same host-side work as `score_table` (render the chat prompts, tokenize to sort 
 tokenize each left-padded batch). Tokens/s counts real (non-pad) prompt tokens, plus, for
 the scorer, the generated tokens it scores (up to and including EOS, as `model_tokens`).
 
-Also reported: the padding share of the sorted batches (and of the unsorted order, to show
-what the sort saves), peak RSS, the machine's measured fp32 matmul GFLOP/s (best 2048^3
+Also reported: the padding share of the scorer's length batches (`edco.batching`; and of a
+plain sort cut every `--batch`, and of the record order, to show what each saves), peak RSS, the machine's measured fp32 matmul GFLOP/s (best 2048^3
 torch.matmul, interleaved with the variants), and the model FLOP utilisation implied by it.
 Prints one Markdown table, notes, and a verdict per target.
 
@@ -37,6 +37,7 @@ import pyarrow as pa
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from edco.batching import length_batches
 from edco.config import ColumnMap, ModelConfig, ScoringConfig
 from edco.data import load_records
 from edco.entropy import score_table
@@ -71,12 +72,6 @@ def prompt_lengths(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> li
     return [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
 
 
-def sorted_batches(lengths: list[int], batch: int) -> list[list[int]]:
-    """`score_table`'s batches: indices longest first (ties by position), cut every `batch`."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[i : i + batch] for i in range(0, len(order), batch)]
-
-
 def padding_share(lengths: list[int], batches: list[list[int]]) -> float:
     """Pad tokens / (pad + real) prompt tokens when each batch is padded to its longest prompt."""
     real = sum(lengths[i] for b in batches for i in b)
@@ -86,12 +81,12 @@ def padding_share(lengths: list[int], batches: list[list[int]]) -> float:
 
 @torch.no_grad()
 def plain_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, batch: int) -> int:
-    """The floor: same prompts, same sorted left-padded batches as `score_table`, one forward
+    """The floor: same prompts, same left-padded length batches as `score_table`, one forward
     per batch computing only the last position's logits. Returns the real prompt tokens."""
     model.eval()
     prompts = prompts_of(tokenizer, records, "quick")
     lengths = prompt_lengths(tokenizer, prompts)
-    for idx in sorted_batches(lengths, batch):
+    for idx in length_batches(lengths, batch):
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         enc = enc.to(model.device)
         mask = enc["attention_mask"]
@@ -165,7 +160,9 @@ def main() -> None:
     rss = peak_rss_mib()
 
     lengths = prompt_lengths(tokenizer, prompts_of(tokenizer, records, "quick"))
-    pad_sorted = padding_share(lengths, sorted_batches(lengths, args.batch))
+    batches = length_batches(lengths, args.batch)
+    pad_sorted = padding_share(lengths, batches)
+    pad_sort_only = padding_share(lengths, length_batches(lengths, args.batch, max_padding=1.0))
     unsorted = [list(range(i, min(i + args.batch, len(lengths)))) for i in range(0, len(lengths), args.batch)]
     pad_unsorted = padding_share(lengths, unsorted)
     n_body, n_total = parameter_counts(model)
@@ -186,7 +183,8 @@ def main() -> None:
     print("- All variants score the same prompts: full mode is run with prompt=quick (its default is 'reasoning').")
     print("- tokens/s = (real prompt tokens + generated tokens scored, up to and including EOS) / seconds; the plain "
           "forward counts prompt tokens only. Steps a batch spends on rows that already ended are not counted.")
-    print(f"- padding share (pad / (pad + real) prompt tokens): {pad_sorted:.2%} in the sorted batches, "
+    print(f"- padding share (pad / (pad + real) prompt tokens): {pad_sorted:.2%} in the scorer's {len(batches)} "
+          f"length batches (edco.batching), {pad_sort_only:.2%} sorted and cut every {args.batch}, "
           f"{pad_unsorted:.2%} in record order")
     print(f"- peak RSS after all variants: {rss:.0f} MiB")
     print(f"- fp32 matmul: {gflops:.1f} GFLOP/s (best {MATMUL_N}^3 torch.matmul, 2 n^3 flops)")
@@ -199,7 +197,7 @@ def main() -> None:
         verdict = "met" if ratio[name] >= least else "MISSED"
         print(f"- {name}: {ratio[name]:.2f}x of the plain forward's tokens/s, target >= {least:.2f}: {verdict}")
     verdict = "met" if pad_sorted < PADDING_TARGET else "MISSED"
-    print(f"- padding: {pad_sorted:.2%} of the sorted batches' prompt tokens, target < {PADDING_TARGET:.0%}: {verdict}")
+    print(f"- padding: {pad_sorted:.2%} of the scorer's batches' prompt tokens, target < {PADDING_TARGET:.0%}: {verdict}")
 
 
 if __name__ == "__main__":

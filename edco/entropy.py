@@ -14,6 +14,7 @@ import pyarrow as pa
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from edco.batching import length_batches
 from edco.config import ScoringConfig
 from edco.prompts import chat_prompt
 
@@ -120,7 +121,7 @@ def score_table(
 ) -> pa.Table:
     """Score every record exactly once, keyed by id, whatever the batch remainder.
 
-    Prompts are batched in order of length so padding stays small; callers seed the global
+    Prompts are batched by length so padding stays small (`edco.batching`); callers seed the global
     torch RNG beforehand when sampling.
     """
     model.eval()
@@ -129,14 +130,14 @@ def score_table(
         for q, c in zip(records["question"].to_pylist(), records["choices"].to_pylist())
     ]
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
     scores: list[float] = [math.nan] * len(prompts)
     n_tokens: list[int] = [0] * len(prompts)
-    for start in range(0, len(order), cfg.batch_size):
-        idx = order[start : start + cfg.batch_size]
+    done = 0
+    for idx in length_batches(lengths, cfg.batch_size):
         for i, ent in zip(idx, generated_entropies(model, tokenizer, [prompts[i] for i in idx], cfg)):
             scores[i], n_tokens[i] = aggregate(ent, cfg.aggregate, cfg.top_fraction, cfg.top_rounding), ent.numel()
+        done += len(idx)
         if progress:
-            progress(min(start + cfg.batch_size, len(order)), len(order))
+            progress(done, len(prompts))
     model_tokens = [length + generated for length, generated in zip(lengths, n_tokens)]
     return score_rows(records, scores, n_tokens, model_tokens, f"{cfg.mode}_entropy_{cfg.unit}")

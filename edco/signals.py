@@ -1,7 +1,7 @@
 """What the score stage can measure: inference entropy (edco.entropy), answer perplexity, IFD, length.
 
 The loss signals read the gold answer under teacher forcing, so a whole batch costs one
-forward pass and no generation. Rows are batched in order of length and right-padded:
+forward pass and no generation. Rows are batched by length (`edco.batching`) and right-padded:
 under causal attention a real token never sees the padding after it, so padding changes
 no value. Losses are computed in float32 whatever the model's dtype.
 """
@@ -17,6 +17,7 @@ import pyarrow as pa
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from edco.batching import length_batches
 from edco.config import ScoringConfig
 from edco.entropy import Progress, score_rows, score_table
 from edco.prompts import answer_text, sft_examples
@@ -90,17 +91,17 @@ def batched_answer_losses(
     model: PreTrainedModel, examples: list[Example], batch_size: int, progress: Progress | None = None
 ) -> tuple[list[float], list[int]]:
     """Mean answer loss and answer token count of each example, in the examples' order."""
-    order = sorted(range(len(examples)), key=lambda i: (-sum(map(len, examples[i])), i))
     losses: list[float] = [math.nan] * len(examples)
     counts: list[int] = [0] * len(examples)
+    done = 0
     with evaluating(model):
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_batches([sum(map(len, example)) for example in examples], batch_size):
             means, n = answer_token_losses(model, answer_batch([examples[i] for i in idx], model.device))
             for i, mean, count in zip(idx, means.tolist(), n.tolist()):
                 losses[i], counts[i] = mean, count
+            done += len(idx)
             if progress:
-                progress(min(start + batch_size, len(order)), len(order))
+                progress(done, len(examples))
     return losses, counts
 
 
