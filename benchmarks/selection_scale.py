@@ -15,7 +15,9 @@ import argparse
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +27,7 @@ from edco.selection import SelectionInput, select
 from storage.files import write_parquet
 from storage.sql import query
 
+T = TypeVar("T")
 CATEGORIES = [f"category-{i}" for i in range(10)]
 
 
@@ -52,7 +55,7 @@ def main() -> None:
     categories = [CATEGORIES[i % len(CATEGORIES)] for i in range(args.rows)]
     timings: dict[str, list[float]] = {}
 
-    def timed(name: str, fn):  # noqa: ANN001, ANN202
+    def timed(name: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()
         out = fn()
         timings.setdefault(name, []).append(time.perf_counter() - start)
@@ -69,7 +72,7 @@ def main() -> None:
             ranked = ranked.add_column(0, "run", pa.array(["scale"] * args.rows))
             folder = root / "scale" / f"interval_{interval:03d}"
             folder.mkdir(parents=True)
-            timed("atomic Parquet write", lambda: write_parquet(folder / "scores.parquet", ranked))
+            timed("atomic Parquet write", lambda folder=folder, ranked=ranked: write_parquet(folder / "scores.parquet", ranked))
         turnover = timed("turnover view, all intervals", lambda: query(root, "SELECT * FROM turnover ORDER BY interval"))
         timed("per-interval aggregates (edco sql)", lambda: query(
             root, "SELECT interval, count(*), avg(score) FILTER (WHERE selected), avg(score) FROM scores GROUP BY 1 ORDER BY 1"

@@ -68,23 +68,47 @@ def draw(state: BanditState, categories: list[str | None], n: int, tau: float, s
 
     Each slot draws an arm from the Boltzmann policy over the arms that still have unchosen
     samples (renormalised over them), then a uniformly random unchosen sample of that arm.
+    The policy only changes when an arm runs out, so slots are drawn in blocks: a block
+    draws every remaining slot's arm from one policy and keeps the slots up to the one that
+    takes an arm's last sample. Each arm hands out its samples in a seeded random order,
+    which is drawing uniformly without replacement. At most one block per arm: a million-
+    sample pool costs a few numpy calls, not a Python step per slot (30 s before, at 1M).
     Deterministic for a seed and a given order of `categories`.
     """
     if n > len(categories):
         raise ValueError(f"cannot draw {n} samples from a pool of {len(categories)}")
     rng = np.random.default_rng(seed)
-    unchosen: dict[str, list[int]] = {}
+    members: dict[str, list[int]] = {}
     for i, category in enumerate(categories):
-        unchosen.setdefault(arm_of(category), []).append(i)
-    chosen = []
-    for _ in range(n):
-        policy = boltzmann({arm: state.q.get(arm, 0.0) for arm in sorted(unchosen)}, tau)
-        arm = list(policy)[rng.choice(len(policy), p=list(policy.values()))]
-        left = unchosen[arm]
-        chosen.append(left.pop(rng.integers(len(left))))
-        if not left:
-            del unchosen[arm]
-    return np.array(chosen, dtype=np.int64)
+        members.setdefault(arm_of(category), []).append(i)
+    arms = sorted(members)
+    queues = np.concatenate([rng.permutation(np.array(members[arm], dtype=np.int64)) for arm in arms])
+    sizes = np.array([len(members[arm]) for arm in arms])
+    starts = np.cumsum(sizes) - sizes
+    taken = np.zeros(len(arms), dtype=np.int64)
+    chosen = [np.array([], dtype=np.int64)]
+    while (slots := n - int(taken.sum())) > 0:
+        open_arms = np.flatnonzero(taken < sizes)
+        policy = boltzmann({arms[a]: state.q.get(arms[a], 0.0) for a in open_arms}, tau)
+        picks = open_arms[rng.choice(len(open_arms), size=slots, p=list(policy.values()))]
+        rank = _occurrence(picks)
+        emptied = np.flatnonzero(rank == (sizes - taken)[picks] - 1)
+        keep = emptied[0] + 1 if len(emptied) else slots
+        picks, rank = picks[:keep], rank[:keep]
+        chosen.append(queues[starts[picks] + taken[picks] + rank])
+        taken += np.bincount(picks, minlength=len(arms))
+    return np.concatenate(chosen)
+
+
+def _occurrence(values: np.ndarray) -> np.ndarray:
+    """For each position, how many earlier positions hold the same value."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(values)), 0))
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values)) - group_start
+    return rank
 
 
 def arm_rewards(categories: list[str | None], gains: list[float]) -> dict[str, float]:

@@ -99,3 +99,19 @@ def test_json_round_trip_is_exact():
 def test_arm_reward_is_the_mean_gain_of_its_samples():
     rewards = arm_rewards(["a", "b", "a", None], [0.5, -0.2, 1.5, 0.3])
     assert rewards == pytest.approx({"a": 1.0, "b": -0.2, NO_CATEGORY: 0.3})  # a: (0.5 + 1.5) / 2
+
+
+def test_draw_follows_the_boltzmann_policy_then_renormalises_when_an_arm_runs_out():
+    """pi(a) = e / (e + 1) = 0.731 for Q = (0.4, 0), tau 0.4; once a's 3 samples are gone every slot is b's."""
+    categories = ["a"] * 3 + ["b"] * 50
+    state = BanditState(q={"a": 0.4, "b": 0.0})
+    firsts = [draw(state, categories, 1, tau=0.4, seed=seed)[0] < 3 for seed in range(4000)]
+    assert np.mean(firsts) == pytest.approx(np.e / (np.e + 1), abs=0.025)  # 4 sd of a 4000-draw mean
+    chosen = draw(state, categories, 20, tau=0.4, seed=3)
+    assert set(range(3)) <= set(chosen.tolist()) and len(set(chosen.tolist())) == 20
+
+
+def test_occurrence_counts_earlier_equal_values():
+    from edco.sec import _occurrence
+
+    assert _occurrence(np.array([2, 0, 2, 2, 0, 1])).tolist() == [0, 0, 1, 2, 1, 0]
