@@ -21,7 +21,7 @@ torch.matmul, interleaved with the variants), and the model FLOP utilisation imp
 Prints one Markdown table, notes, and a verdict per target.
 
     PREFECT_SERVER_ANALYTICS_ENABLED=false .venv/bin/python benchmarks/scorer_speed.py \
-        [--samples 96] [--batch 16] [--repeats 3]
+        [--samples 96] [--batch 16] [--repeats 3] [--padding-only demo:96,demo:2000]
 """
 
 from __future__ import annotations
@@ -122,12 +122,33 @@ def parameter_counts(model: PreTrainedModel) -> tuple[int, int]:
     return total - embedding, total
 
 
+def print_padding(pools: str, batch: int) -> None:
+    """Padding of the scorer's length batches against a plain sort, for pools of other sources and sizes."""
+    tokenizer = load_tokenizer(ModelConfig())
+    print(f"| pool | prompts | mean tokens | record order | sorted, cut every {batch} | scorer's batches | batches |")
+    print("|---|---|---|---|---|---|---|")
+    for pool in pools.split(","):
+        source, _, n = pool.rpartition(":")
+        records = load_records(source, ColumnMap(), limit=int(n), seed=0, split="pool").table
+        lengths = prompt_lengths(tokenizer, prompts_of(tokenizer, records, "quick"))
+        chunks = [list(range(i, min(i + batch, len(lengths)))) for i in range(0, len(lengths), batch)]
+        batches = length_batches(lengths, batch)
+        print(f"| {source} | {len(lengths)} | {sum(lengths) / len(lengths):.0f} | {padding_share(lengths, chunks):.2%} "
+              f"| {padding_share(lengths, length_batches(lengths, batch, max_padding=1.0)):.2%} "
+              f"| {padding_share(lengths, batches):.2%} | {len(batches)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=96)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--padding-only", metavar="SOURCE:N,...",
+                        help="Only print the padding share of these pools (tokenization, no model), e.g. demo:96,demo:2000")
     args = parser.parse_args()
+    if args.padding_only:
+        print_padding(args.padding_only, args.batch)
+        return
 
     cfg = ModelConfig()
     tokenizer = load_tokenizer(cfg)
