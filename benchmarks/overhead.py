@@ -1,0 +1,70 @@
+"""Curriculum overhead of a finished run: what it spent beyond training the samples it selected.
+
+What it answers (issue 8, targets 1 and 6): per interval and in total, the seconds of scoring,
+selection, evaluation and the gradient diagnostics as a share of the training proper (the
+train stage without its diagnostics), and the time between stages (Prefect task transitions,
+the interval's seal and its MLflow logging, read from the audit trail `stages.jsonl`) as a
+share of the interval's wall time. The shared base-model evaluation of interval 0, which a
+plain training run would also need once, is shown apart. Reads the run store only; prints
+Markdown.
+
+    .venv/bin/python benchmarks/overhead.py runs/bench-published [runs/bench-published-partial ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from storage.store import RunStore
+
+COST = ("score", "select", "evaluate", "diagnostics")
+
+
+def interval_rows(store: RunStore) -> list[dict[str, float]]:
+    """Seconds per stage, the training proper, the interval's wall time and the gaps between its stages."""
+    log = store.stage_log()
+    rows = []
+    for interval in range(store.config().curriculum.intervals):
+        metrics = store.metrics(interval)
+        events = [e for e in log if e["interval"] == interval and e["event"] in ("started", "finished")]
+        nxt = [e["time"] for e in log if e["interval"] == interval + 1 and e["event"] == "started"]
+        start, end = min(e["time"] for e in events), (min(nxt) if nxt else max(e["time"] for e in events))
+        stages = {s: metrics[f"{s}_seconds"] for s in ("score", "select", "train", "evaluate")}
+        base = metrics.get("base_evaluate_seconds", 0.0) if interval == 0 else 0.0
+        rows.append({
+            "interval": interval, **stages, "diagnostics": metrics["diagnostics_seconds"],
+            "training": stages["train"] - metrics["diagnostics_seconds"],
+            "evaluate": stages["evaluate"] - base, "base_evaluate": base,
+            "rescored": metrics.get("rescored_samples", len(store.pool())),  # runs before partial re-scoring scored all
+            "wall": end - start, "between": end - start - sum(stages.values()),
+        })
+    return rows
+
+
+def print_run(store: RunStore) -> None:
+    rows = interval_rows(store)
+    print(f"\n{store.name}: {len(store.pool())} pool samples, {store.config().curriculum.intervals} intervals\n")
+    print("| interval | re-scored | scoring s | selection s | training s | evaluation s | diagnostics s "
+          "| overhead / training | wall s | between stages |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in [*rows, {k: sum(r[k] for r in rows) for k in rows[0]} | {"interval": "**all**"}]:
+        overhead = sum(r[k] for k in COST) / r["training"]
+        print(f"| {r['interval']} | {r['rescored']:.0f} | {r['score']:.1f} | {r['select']:.2f} | {r['training']:.1f} "
+              f"| {r['evaluate']:.1f} | {r['diagnostics']:.1f} | {overhead:.0%} | {r['wall']:.1f} "
+              f"| {r['between']:.1f} s ({r['between'] / r['wall']:.1%}) |")
+    total = {k: sum(r[k] for r in rows) for k in ("score", "select", "evaluate", "diagnostics", "training", "base_evaluate")}
+    print(f"\nscoring alone: {total['score'] / total['training']:.0%} of training; evaluation "
+          f"{total['evaluate'] / total['training']:.0%}; diagnostics {total['diagnostics'] / total['training']:.0%}; "
+          f"the one base-model evaluation (not counted above): {total['base_evaluate']:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+")
+    for run in parser.parse_args().runs:
+        print_run(RunStore(run))
+
+
+if __name__ == "__main__":
+    main()
