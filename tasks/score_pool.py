@@ -44,7 +44,8 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
     else:
         table = rescoring.with_scored_at(signal.measure(model, tokenizer, pool, scoring, clock.progress), interval)
         info = {**info, "rescored": table.num_rows, "carried": 0}
-    clock.progress(table.num_rows, table.num_rows)  # signals without a model (length, none) report nothing themselves
+    measured = info["rescored"] if signal.needs_model else table.num_rows  # what the progress line counts
+    clock.progress(measured, measured)  # signals without a model (length, none) report nothing themselves
     store.write_score_info(interval, info)
     return store.write_table(interval, "score", table, clock.seconds())
 
