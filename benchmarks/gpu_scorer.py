@@ -75,7 +75,7 @@ from edco.config import ColumnMap, ModelConfig, ScoringConfig
 from edco.data import load_records
 from edco.entropy import _eos_ids, score_table
 from edco.models import load_tokenizer
-from edco.prompts import chat_prompt
+from edco.prompts import chat_prompts
 
 GOAL_SAMPLES_PER_S = 25.0  # the published scorer: 0.04 s per sample on 8 accelerators
 TOKENIZER_MODEL = "smollm2-135m-instruct"
@@ -134,9 +134,8 @@ def never_stop(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> No
 
 
 def longest_first(records: pa.Table, tokenizer: PreTrainedTokenizerBase, instruction: str) -> pa.Table:
-    """The records in `score_table`'s own order, so consecutive slices are its batches."""
-    prompts = [chat_prompt(tokenizer, q, c, instruction)
-               for q, c in zip(records["question"].to_pylist(), records["choices"].to_pylist())]
+    """The records longest prompt first, as `score_table` orders them before it batches them."""
+    prompts = chat_prompts(tokenizer, records, instruction)
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
     return records.take(sorted(range(len(prompts)), key=lambda i: (-lengths[i], i)))
 

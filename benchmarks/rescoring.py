@@ -26,7 +26,7 @@ from scipy import stats
 from edco import rescoring
 from edco.config import EdcoConfig, ScoringConfig
 from edco.seeds import derive_seed
-from edco.selection import SelectionInput, resolve_top_n, select
+from edco.selection import SelectionInput, interval_top_n, select
 from storage.store import RunStore
 
 COLUMNS = ["sample_id", "score", "n_tokens", "model_tokens", "signal"]
@@ -39,7 +39,7 @@ def selected(table: pa.Table) -> set[str]:
 def replay(store: RunStore, scoring: ScoringConfig) -> list[dict[str, float | int | bool | None]]:
     """One row per interval after the first: what the policy scored, saved and selected."""
     cfg: EdcoConfig = store.config()
-    n = resolve_top_n(cfg.selection.top_n, len(store.pool()), cfg.training.epochs, cfg.curriculum.intervals)
+    n = interval_top_n(cfg, len(store.pool()))
     previous, before = store.read_table(0, "select"), None
     rows = []
     for interval in range(1, cfg.curriculum.intervals):
@@ -88,7 +88,7 @@ def main() -> None:
     cfg = store.config()
     if cfg.scoring.temperature > 0 or cfg.scoring.partial:
         raise SystemExit(f"{args.run_dir}: needs a run that re-scored the whole pool greedily every interval")
-    n = resolve_top_n(cfg.selection.top_n, len(store.pool()), cfg.training.epochs, cfg.curriculum.intervals)
+    n = interval_top_n(cfg, len(store.pool()))
     print(f"replayed on {store.name}: pool {len(store.pool())}, N = {n}, {cfg.curriculum.intervals} intervals, "
           f"strategy {cfg.selection.strategy}, {cfg.scoring.mode} k={cfg.scoring.prefix_tokens}\n")
     print("| policy | interval | re-scored | scoring cost saved | top-N overlap with full | Spearman rho with full "

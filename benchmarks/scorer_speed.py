@@ -42,7 +42,7 @@ from edco.config import ColumnMap, ModelConfig, ScoringConfig
 from edco.data import load_records
 from edco.entropy import score_table
 from edco.models import load_model, load_tokenizer
-from edco.prompts import chat_prompt
+from edco.prompts import chat_prompts
 
 PLAIN = "plain forward (last position's logits)"
 TARGETS = {"prefix k=1": 0.95, "prefix k=4": 0.85}  # least tokens/s ratio against PLAIN
@@ -58,14 +58,6 @@ class Variant:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def prompts_of(tokenizer: PreTrainedTokenizerBase, records: pa.Table, instruction: str) -> list[str]:
-    """The prompts `score_table` builds for this instruction."""
-    return [
-        chat_prompt(tokenizer, q, c, instruction)
-        for q, c in zip(records["question"].to_pylist(), records["choices"].to_pylist())
-    ]
 
 
 def prompt_lengths(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[int]:
@@ -84,7 +76,7 @@ def plain_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, re
     """The floor: same prompts, same left-padded length batches as `score_table`, one forward
     per batch computing only the last position's logits. Returns the real prompt tokens."""
     model.eval()
-    prompts = prompts_of(tokenizer, records, "quick")
+    prompts = chat_prompts(tokenizer, records, "quick")
     lengths = prompt_lengths(tokenizer, prompts)
     for idx in length_batches(lengths, batch):
         enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
@@ -130,7 +122,7 @@ def print_padding(pools: str, batch: int) -> None:
     for pool in pools.split(","):
         source, _, n = pool.rpartition(":")
         records = load_records(source, ColumnMap(), limit=int(n), seed=0, split="pool").table
-        lengths = prompt_lengths(tokenizer, prompts_of(tokenizer, records, "quick"))
+        lengths = prompt_lengths(tokenizer, chat_prompts(tokenizer, records, "quick"))
         chunks = [list(range(i, min(i + batch, len(lengths)))) for i in range(0, len(lengths), batch)]
         batches = length_batches(lengths, batch)
         print(f"| {source} | {len(lengths)} | {sum(lengths) / len(lengths):.0f} | {padding_share(lengths, chunks):.2%} "
@@ -180,7 +172,7 @@ def main() -> None:
             best[v.name] = min(best[v.name], time.perf_counter() - start)
     rss = peak_rss_mib()
 
-    lengths = prompt_lengths(tokenizer, prompts_of(tokenizer, records, "quick"))
+    lengths = prompt_lengths(tokenizer, chat_prompts(tokenizer, records, "quick"))
     batches = length_batches(lengths, args.batch)
     pad_sorted = padding_share(lengths, batches)
     pad_sort_only = padding_share(lengths, length_batches(lengths, args.batch, max_padding=1.0))

@@ -237,14 +237,14 @@ def bench_prefix_vs_full(
     from edco.config import load_config
     from edco.data import load_records
     from edco.models import load_model, load_tokenizer
-    from edco.selection import resolve_top_n
+    from edco.selection import interval_top_n
 
     full_tokens, prefix_tokens = _int_list("--full", full), _int_list("--prefix", prefix)
     if not full_tokens:
         raise EdcoError("--full needs at least one value: the longest full setting is the reference")
     cfg = load_config(config)
     records = load_records(cfg.data.pool, cfg.data.columns, limit=n, seed=cfg.data.seed, split="pool").table
-    top = top_n or resolve_top_n(cfg.selection.top_n, len(records), cfg.training.epochs, cfg.curriculum.intervals)
+    top = top_n or interval_top_n(cfg, len(records))
     console.print(f"{len(records)} pool items of {cfg.data.pool}, model {cfg.model.name}, top-N overlap at N = {top}; "
                   f"settings: {', '.join(s.name for s in settings(full_tokens, prefix_tokens))}", markup=False)
     model, tokenizer = load_model(cfg.model), load_tokenizer(cfg.model)

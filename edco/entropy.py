@@ -16,7 +16,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 
 from edco.batching import length_batches
 from edco.config import ScoringConfig
-from edco.prompts import chat_prompt
+from edco.prompts import chat_prompts
 
 Progress = Callable[[int, int], None]
 """(items done, items total): lets callers log progress or stop at a known point."""
@@ -125,10 +125,7 @@ def score_table(
     torch RNG beforehand when sampling.
     """
     model.eval()
-    prompts = [
-        chat_prompt(tokenizer, q, c, cfg.instruction)
-        for q, c in zip(records["question"].to_pylist(), records["choices"].to_pylist())
-    ]
+    prompts = chat_prompts(tokenizer, records, cfg.instruction)
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
     scores: list[float] = [math.nan] * len(prompts)
     n_tokens: list[int] = [0] * len(prompts)

@@ -25,7 +25,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from edco.entropy import Progress
-from edco.prompts import LETTERS, chat_prompt, letter_token_ids
+from edco.prompts import LETTERS, chat_prompts, letter_token_ids
 
 METHODS = ("letter", "cloze", "option_text")
 
@@ -64,8 +64,8 @@ def predict(
 ) -> Predictions:
     model.eval()
     letters = torch.tensor(letter_token_ids(tokenizer), device=model.device)
-    questions, choices = records["question"].to_pylist(), records["choices"].to_pylist()
-    prompts = [chat_prompt(tokenizer, q, c, "quick") for q, c in zip(questions, choices)]
+    choices = records["choices"].to_pylist()
+    prompts = chat_prompts(tokenizer, records, "quick")
     found: dict[str, list[int]] = {method: [] for method in METHODS}
     tokens = 0
     for start in range(0, len(prompts), batch_size):

@@ -38,6 +38,14 @@ def chat_prompt(tokenizer: PreTrainedTokenizerBase, question: str, choices: Sequ
     return f"{turn[0]['content']}\nAnswer: "
 
 
+def chat_prompts(tokenizer: PreTrainedTokenizerBase, records: pa.Table, instruction: str) -> list[str]:
+    """`chat_prompt` of every record, in the records' order: what the scorer feeds the model."""
+    return [
+        chat_prompt(tokenizer, q, c, instruction)
+        for q, c in zip(records["question"].to_pylist(), records["choices"].to_pylist())
+    ]
+
+
 def trainer_prompt(
     tokenizer: PreTrainedTokenizerBase, question: str, choices: Sequence[str], instruction: str
 ) -> str | list[dict[str, str]]:

@@ -93,9 +93,9 @@ def merge(previous: pa.Table, fresh: pa.Table, interval: int) -> pa.Table:
 
     Carried rows cost nothing this interval (model_tokens 0) and keep their `scored_at`.
     """
-    columns = fresh.column_names
-    carried = previous.select(columns[:-1]).append_column(SCORED_AT, pa.array(scored_at(previous, interval - 1)))
-    carried = carried.set_column(columns.index("model_tokens"), "model_tokens", pa.array([0] * len(carried), pa.int64()))
+    measured = [c for c in fresh.column_names if c != SCORED_AT]
+    carried = previous.select(measured).append_column(SCORED_AT, pa.array(scored_at(previous, interval - 1)))
+    carried = carried.set_column(measured.index("model_tokens"), "model_tokens", pa.array([0] * len(carried), pa.int64()))
     carried = carried.filter(pc.invert(pc.is_in(carried["sample_id"], value_set=fresh["sample_id"])))
     order = {sample: i for i, sample in enumerate(previous["sample_id"].to_pylist())}
     merged = pa.concat_tables([carried, fresh.cast(carried.schema)])

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from edco import sec
-from edco.config import SelectionConfig
+from edco.config import EdcoConfig, SelectionConfig
 from edco.errors import ConfigError
 
 
@@ -120,6 +120,11 @@ def resolve_top_n(top_n: int | str, pool_size: int, epochs: int, intervals: int)
     if top_n > pool_size:
         raise ConfigError(f"'selection.top_n': {top_n} is larger than the pool ({pool_size} samples)")
     return int(top_n)
+
+
+def interval_top_n(cfg: EdcoConfig, pool_size: int) -> int:
+    """N for a run of `cfg` over a pool of `pool_size` samples."""
+    return resolve_top_n(cfg.selection.top_n, pool_size, cfg.training.epochs, cfg.curriculum.intervals)
 
 
 def select(inp: SelectionInput, strategy: str) -> tuple[pa.Table, dict[str, Any]]:

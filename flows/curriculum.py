@@ -18,7 +18,7 @@ from edco.errors import ConfigError
 from edco.faults import fault_point
 from edco.models import load_tokenizer
 from edco.prompts import check_lengths
-from edco.selection import resolve_top_n
+from edco.selection import interval_top_n
 from flows.resume import resume_point
 from storage.lock import RunLock
 from storage.store import RunStore, default_root
@@ -107,7 +107,7 @@ def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:
     pool = load_records(cfg.data.pool, cfg.data.columns, limit=cfg.data.limit, seed=cfg.data.seed, split="pool", skip_invalid=cfg.data.skip_invalid)
     eval_set = load_records(cfg.data.eval, cfg.data.columns, limit=cfg.data.eval_limit, seed=cfg.data.seed, split="eval", skip_invalid=cfg.data.skip_invalid)
     check_disjoint(pool.table, eval_set.table)
-    resolve_top_n(cfg.selection.top_n, len(pool.table), cfg.training.epochs, cfg.curriculum.intervals)
+    interval_top_n(cfg, len(pool.table))  # refuses a top_n larger than the pool before anything is written
     tokenizer = load_tokenizer(cfg.model)
     for loaded in (pool, eval_set):
         check_lengths(loaded.table, tokenizer, cfg.model.max_length)

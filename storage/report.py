@@ -78,7 +78,5 @@ def top_samples(store: RunStore, interval: int) -> list[dict[str, Any]]:
     return [{**r, "question": questions[r["sample_id"]]} for r in rows]
 
 
-
-
 def _rows(store: RunStore, view: str) -> list[dict[str, Any]]:
     return query(store.run_dir.parent, f"SELECT * FROM {view} WHERE run = ? ORDER BY interval", [store.name]).to_pylist()

@@ -218,13 +218,16 @@ class RunStore:
     def write_train_stats(self, interval: int, stats: dict[str, Any], seconds: float) -> Path:
         return write_json(self.stage_path(interval, "train"), {**stats, "seconds": seconds}, fault=f"stats.write@{interval}")
 
+    def score_info_path(self, interval: int) -> Path:
+        return self.interval_dir(interval) / STAGE_OUTPUTS["score"][0].name
+
     def write_score_info(self, interval: int, info: dict[str, Any]) -> Path:
         self.prepare_interval(interval)
-        return write_json(self.interval_dir(interval) / STAGE_OUTPUTS["score"][0].name, info, fault=f"score_info.write@{interval}")
+        return write_json(self.score_info_path(interval), info, fault=f"score_info.write@{interval}")
 
     def score_info(self, interval: int) -> dict[str, Any]:
         """What the score stage measured beyond the scores; {} for intervals written before it recorded any."""
-        path = self.interval_dir(interval) / STAGE_OUTPUTS["score"][0].name
+        path = self.score_info_path(interval)
         return _read_json(path) if path.exists() else {}
 
     def write_selection_state(self, interval: int, state: dict[str, Any]) -> Path:

@@ -14,7 +14,7 @@ from edco import calibration, rescoring
 from edco.config import EdcoConfig, ScoringConfig
 from edco.models import load_model, load_tokenizer
 from edco.seeds import derive_seed, seed_everything
-from edco.selection import STRATEGIES, resolve_top_n
+from edco.selection import STRATEGIES, interval_top_n
 from edco.signals import SIGNALS
 from storage.store import RunStore
 from tasks.stage import RETRIES, StageClock, run_stage
@@ -32,7 +32,7 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
     signal = SIGNALS[strategy.signal]
     pool, tokenizer = store.pool(), load_tokenizer(cfg.model)
     model = load_model(cfg.model, store.model_checkpoint(interval)) if signal.needs_model else None
-    n = resolve_top_n(cfg.selection.top_n, len(pool), cfg.training.epochs, cfg.curriculum.intervals)
+    n = interval_top_n(cfg, len(pool))
     scoring, info = _scoring(store, cfg, interval, model, tokenizer, pool, n) if strategy.signal == "entropy" else (cfg.scoring, {})
     if interval > 0 and signal.needs_model and scoring.partial:
         previous = store.read_table(interval - 1, "select")

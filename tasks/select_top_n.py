@@ -9,7 +9,7 @@ from prefect import task
 
 from edco.config import EdcoConfig
 from edco.seeds import derive_seed
-from edco.selection import SelectionInput, resolve_top_n, select
+from edco.selection import SelectionInput, interval_top_n, select
 from storage.store import RunStore
 from tasks.stage import RETRIES, StageClock, run_stage
 
@@ -21,7 +21,7 @@ def _select(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) 
     ranked, state = select(
         SelectionInput(
             scores=scores,
-            n=resolve_top_n(cfg.selection.top_n, len(scores), cfg.training.epochs, cfg.curriculum.intervals),
+            n=interval_top_n(cfg, len(scores)),
             seed=derive_seed(cfg.seed, interval, "select"),
             interval=interval,
             cfg=cfg.selection,

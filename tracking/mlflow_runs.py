@@ -156,7 +156,7 @@ class MlflowTracker:
         fault_point(f"mlflow.log@{interval}")
         folder = self.store.interval_dir(interval).name
         logged = {Path(a.path).name for a in self.client.list_artifacts(run_id, folder)}
-        info = self.store.interval_dir(interval) / "score_info.json"  # rescored share; prefix calibration table
+        info = self.store.score_info_path(interval)  # rescored share; prefix calibration table
         tables = [self.store.stage_path(interval, "select"), *([info] if info.exists() else [])]
         if not {*(path.name for path in tables), *PLOTS} <= logged:  # a crash may have cut the uploads short
             for path in [*tables, *interval_plots(self.store, interval)]:
