@@ -11,10 +11,11 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +25,16 @@ from pydantic import (
 )
 
 from edco.errors import ConfigError
+
+
+def _count_or_auto(v: int | str) -> int | str:
+    if isinstance(v, int) and v < 1:
+        raise ValueError("must be a positive integer or 'auto'")
+    return v
+
+
+CountOrAuto = Annotated[int | Literal["auto"], AfterValidator(_count_or_auto)]
+"""A count of at least 1, or 'auto' for one the run works out (top_n, prefix_tokens)."""
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -149,7 +160,7 @@ class ScoringConfig(_Section):
     prompt: Literal["quick", "reasoning", "published"] | None = Field(
         None, description="Instruction; null picks 'quick' for prefix mode and 'reasoning' for full mode."
     )
-    prefix_tokens: int | Literal["auto"] = Field(
+    prefix_tokens: CountOrAuto = Field(
         8, description="Generated tokens whose entropy is averaged in prefix mode; 'auto': the smallest k whose "
         "ranking agrees with full mode on a seeded subset at interval 0 (see `calibration`), else full mode.",
     )
@@ -194,13 +205,6 @@ class ScoringConfig(_Section):
             return {**_PUBLISHED_ESTIMATOR, **data}
         return data
 
-    @field_validator("prefix_tokens")
-    @classmethod
-    def _positive_k(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and v < 1:
-            raise ValueError("must be at least 1, or 'auto'")
-        return v
-
     @property
     def partial(self) -> bool:
         """Whether intervals after the first may score less than the whole pool."""
@@ -236,7 +240,7 @@ class SelectionConfig(_Section):
         "'dynamic_ppl': answer perplexity re-scored each interval, highest first; 'sec': category bandit; "
         "'length': longest prompt+answer first; 'ifd': instruction-following difficulty re-scored, highest first.",
     )
-    top_n: int | Literal["auto"] = Field(
+    top_n: CountOrAuto = Field(
         "auto", description="Samples per interval; 'auto' = pool size x epochs / intervals (equal training budget)."
     )
     drop_top: float = Field(
@@ -246,13 +250,6 @@ class SelectionConfig(_Section):
         None, description="Highest-first strategies: [lo, hi] score quantiles to select from instead of the strict top."
     )
     sec: SecConfig = Field(default_factory=SecConfig, description="Bandit settings for strategy 'sec'.")
-
-    @field_validator("top_n")
-    @classmethod
-    def _positive(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and v < 1:
-            raise ValueError("must be a positive integer or 'auto'")
-        return v
 
     @field_validator("window")
     @classmethod
