@@ -1,11 +1,13 @@
 """Curriculum overhead of a finished run: what it spent beyond training the samples it selected.
 
 What it answers (issue 8, targets 1 and 6): per interval and in total, the seconds of scoring,
-selection, evaluation and the gradient diagnostics as a share of the training proper (the
-train stage without its diagnostics), and the time between stages (Prefect task transitions,
+selection, evaluation, the gradient diagnostics and model I/O (loading each stage's model and
+writing the checkpoint, the price of stages that run apart) as a share of the training proper
+(the train stage without its diagnostics and model I/O), and the time between stages (Prefect task transitions,
 the interval's seal and its MLflow logging, read from the audit trail `stages.jsonl`) as a
 share of the interval's wall time. The shared base-model evaluation of interval 0, which a
-plain training run would also need once, is shown apart. Reads the run store only; prints
+plain training run would also need once, is shown apart. Runs written before stages kept their
+model I/O count it inside each stage ("—" in that column). Reads the run store only; prints
 Markdown.
 
     .venv/bin/python benchmarks/overhead.py runs/bench-published [runs/bench-published-partial ...]
@@ -18,7 +20,8 @@ from pathlib import Path
 
 from storage.store import RunStore
 
-COST = ("score", "select", "evaluate", "diagnostics")
+COST = ("score", "select", "evaluate", "diagnostics", "model_io")
+STAGES = ("score", "select", "train", "evaluate")
 
 
 def interval_rows(store: RunStore) -> list[dict[str, float]]:
@@ -30,14 +33,16 @@ def interval_rows(store: RunStore) -> list[dict[str, float]]:
         events = [e for e in log if e["interval"] == interval and e["event"] in ("started", "finished")]
         nxt = [e["time"] for e in log if e["interval"] == interval + 1 and e["event"] == "started"]
         start, end = min(e["time"] for e in events), (min(nxt) if nxt else max(e["time"] for e in events))
-        stages = {s: metrics[f"{s}_seconds"] for s in ("score", "select", "train", "evaluate")}
+        io = {s: metrics.get(f"{s}_model_io_seconds") for s in STAGES}
+        stages = {s: metrics[f"{s}_seconds"] - (io[s] or 0.0) for s in STAGES}
         base = metrics.get("base_evaluate_seconds", 0.0) if interval == 0 else 0.0
         rows.append({
             "interval": interval, **stages, "diagnostics": metrics["diagnostics_seconds"],
             "training": stages["train"] - metrics["diagnostics_seconds"],
             "evaluate": stages["evaluate"] - base, "base_evaluate": base,
+            "model_io": sum(io.values()) if None not in io.values() else float("nan"),
             "rescored": metrics.get("rescored_samples", len(store.pool())),  # runs before partial re-scoring scored all
-            "wall": end - start, "between": end - start - sum(stages.values()),
+            "wall": end - start, "between": end - start - sum(metrics[f"{s}_seconds"] for s in STAGES),
         })
     return rows
 
@@ -46,17 +51,19 @@ def print_run(store: RunStore) -> None:
     rows = interval_rows(store)
     print(f"\n{store.name}: {len(store.pool())} pool samples, {store.config().curriculum.intervals} intervals\n")
     print("| interval | re-scored | scoring s | selection s | training s | evaluation s | diagnostics s "
-          "| overhead / training | wall s | between stages |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| model I/O s | overhead / training | wall s | between stages |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in [*rows, {k: sum(r[k] for r in rows) for k in rows[0]} | {"interval": "**all**"}]:
-        overhead = sum(r[k] for k in COST) / r["training"]
+        overhead = sum(r[k] for k in COST if r[k] == r[k]) / r["training"]  # unknown model I/O (NaN) counts nothing
+        io = "—" if r["model_io"] != r["model_io"] else f"{r['model_io']:.1f}"
         print(f"| {r['interval']} | {r['rescored']:.0f} | {r['score']:.1f} | {r['select']:.2f} | {r['training']:.1f} "
-              f"| {r['evaluate']:.1f} | {r['diagnostics']:.1f} | {overhead:.0%} | {r['wall']:.1f} "
+              f"| {r['evaluate']:.1f} | {r['diagnostics']:.1f} | {io} | {overhead:.0%} | {r['wall']:.1f} "
               f"| {r['between']:.1f} s ({r['between'] / r['wall']:.1%}) |")
-    total = {k: sum(r[k] for r in rows) for k in ("score", "select", "evaluate", "diagnostics", "training", "base_evaluate")}
-    print(f"\nscoring alone: {total['score'] / total['training']:.0%} of training; evaluation "
-          f"{total['evaluate'] / total['training']:.0%}; diagnostics {total['diagnostics'] / total['training']:.0%}; "
-          f"the one base-model evaluation (not counted above): {total['base_evaluate']:.1f} s")
+    total = {k: sum(r[k] for r in rows) for k in ("score", "evaluate", "diagnostics", "model_io", "training", "base_evaluate")}
+    share = lambda k: "not recorded" if total[k] != total[k] else f"{total[k] / total['training']:.0%}"  # noqa: E731
+    print(f"\nscoring alone: {share('score')} of training; evaluation {share('evaluate')}; diagnostics "
+          f"{share('diagnostics')}; model I/O {share('model_io')}; the one base-model evaluation (not counted above): "
+          f"{total['base_evaluate']:.1f} s")
 
 
 def main() -> None:

@@ -205,18 +205,18 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def write_table(self, interval: int, stage: str, table: pa.Table, seconds: float) -> Path:
+    def write_table(self, interval: int, stage: str, table: pa.Table, timing: dict[str, float]) -> Path:
+        """`timing`: the stage's seconds and model I/O seconds, kept in the Parquet metadata."""
         self.prepare_interval(interval)
-        return write_parquet(
-            self.stage_path(interval, stage), table, {"edco.seconds": f"{seconds:.6f}"}, fault=f"{stage}.write@{interval}"
-        )
+        metadata = {f"edco.{key}": f"{value:.6f}" for key, value in timing.items()}
+        return write_parquet(self.stage_path(interval, stage), table, metadata, fault=f"{stage}.write@{interval}")
 
     def write_checkpoint(self, interval: int, write: Callable[[Path], None]) -> Path:
         self.prepare_interval(interval)
         return atomic_dir(self.checkpoint_dir(interval), write, fault=f"checkpoint.write@{interval}")
 
-    def write_train_stats(self, interval: int, stats: dict[str, Any], seconds: float) -> Path:
-        return write_json(self.stage_path(interval, "train"), {**stats, "seconds": seconds}, fault=f"stats.write@{interval}")
+    def write_train_stats(self, interval: int, stats: dict[str, Any], timing: dict[str, float]) -> Path:
+        return write_json(self.stage_path(interval, "train"), {**stats, **timing}, fault=f"stats.write@{interval}")
 
     def score_info_path(self, interval: int) -> Path:
         return self.interval_dir(interval) / STAGE_OUTPUTS["score"][0].name
@@ -250,11 +250,15 @@ class RunStore:
     def train_stats(self, interval: int) -> dict[str, Any]:
         return _read_json(self.stage_path(interval, "train"))
 
-    def stage_seconds(self, interval: int, stage: str) -> float:
+    def stage_timing(self, interval: int, stage: str) -> dict[str, float]:
+        """The stage's seconds and model I/O seconds (the latter absent from outputs written before it was kept)."""
         path = self.stage_path(interval, stage)
         if path.suffix == ".parquet":
-            return float(pq.read_schema(path).metadata[b"edco.seconds"])
-        return float(_read_json(path)["seconds"])
+            metadata = pq.read_schema(path).metadata
+            found = {key.decode().removeprefix("edco."): value for key, value in metadata.items() if key.startswith(b"edco.")}
+        else:
+            found = _read_json(path)
+        return {key: float(found[key]) for key in ("seconds", "model_io_seconds") if key in found}
 
     def model_checkpoint(self, interval: int) -> Path | None:
         """The weights interval `interval` starts from: the previous interval's, or the base model."""

@@ -20,8 +20,9 @@ from tasks.stage import RETRIES, StageClock, run_stage
 
 def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
     eval_set = store.eval_set()
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_model(cfg.model, store.checkpoint_dir(interval))
+    with clock.timing_model_io():
+        tokenizer = load_tokenizer(cfg.model)
+        model = load_model(cfg.model, store.checkpoint_dir(interval))
     predictions = predict(model, tokenizer, eval_set, cfg.evaluation.batch_size, clock.progress)
     trained = store.train_stats(interval)
     scores = store.read_table(interval, "select")
@@ -39,10 +40,19 @@ def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock
         **trained["summary"],
         **trained["diagnostics"],
         "evaluate_tokens": predictions.tokens,
-        **{f"{stage}_seconds": store.stage_seconds(interval, stage) for stage in ("score", "select", "train")},
-        "evaluate_seconds": clock.seconds(),
+        **_stage_timing(store, interval),
+        **{f"evaluate_{key}": value for key, value in clock.timing().items()},
     }
     return store.write_metrics(interval, metrics)
+
+
+def _stage_timing(store: RunStore, interval: int) -> dict[str, float]:
+    """`score_seconds`, `score_model_io_seconds`, ...: each earlier stage's seconds, and the share spent on model I/O."""
+    return {
+        f"{stage}_{key}": value
+        for stage in ("score", "select", "train")
+        for key, value in store.stage_timing(interval, stage).items()
+    }
 
 
 def _accuracies(predictions: Predictions, eval_set: pa.Table, method: str, prefix: str = "") -> dict[str, float]:

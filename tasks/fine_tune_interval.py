@@ -17,8 +17,9 @@ from tasks.stage import RETRIES, StageClock, run_stage
 
 
 def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
-    model = load_model(cfg.model, store.model_checkpoint(interval), training=True)
-    tokenizer = load_tokenizer(cfg.model)
+    with clock.timing_model_io():
+        model = load_model(cfg.model, store.model_checkpoint(interval), training=True)
+        tokenizer = load_tokenizer(cfg.model)
     records = store.selected_records(interval)
     seed = derive_seed(cfg.seed, interval, "train")
     diagnostics = _selection_diagnostics(model, tokenizer, records, cfg, seed)
@@ -27,8 +28,9 @@ def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
         model, tokenizer, records, cfg.training, seed, progress=clock.progress,
         fp16_autocast=cfg.model.dtype == "float16", measure_gain=cfg.selection.strategy == "sec",
     )
-    store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))
-    return store.write_train_stats(interval, {**stats.to_json(), "diagnostics": diagnostics}, clock.seconds())
+    with clock.timing_model_io():
+        store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))
+    return store.write_train_stats(interval, {**stats.to_json(), "diagnostics": diagnostics}, clock.timing())
 
 
 def _selection_diagnostics(model, tokenizer, records, cfg: EdcoConfig, seed: int) -> dict[str, float]:  # noqa: ANN001

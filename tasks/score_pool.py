@@ -28,10 +28,12 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
         spent = table.schema.get_field_index("model_tokens")
         table = table.set_column(spent, "model_tokens", pa.array([0] * len(table), pa.int64()))  # nothing spent again
         store.write_score_info(interval, {"rescored": 0, "carried": table.num_rows})
-        return store.write_table(interval, "score", table, clock.seconds())
+        return store.write_table(interval, "score", table, clock.timing())
     signal = SIGNALS[strategy.signal]
-    pool, tokenizer = store.pool(), load_tokenizer(cfg.model)
-    model = load_model(cfg.model, store.model_checkpoint(interval)) if signal.needs_model else None
+    pool = store.pool()
+    with clock.timing_model_io():
+        tokenizer = load_tokenizer(cfg.model)
+        model = load_model(cfg.model, store.model_checkpoint(interval)) if signal.needs_model else None
     n = interval_top_n(cfg, len(pool))
     scoring, info = _scoring(store, cfg, interval, model, tokenizer, pool, n) if strategy.signal == "entropy" else (cfg.scoring, {})
     if interval > 0 and signal.needs_model and scoring.partial:
@@ -47,7 +49,7 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
     measured = info["rescored"] if signal.needs_model else table.num_rows  # what the progress line counts
     clock.progress(measured, measured)  # signals without a model (length, none) report nothing themselves
     store.write_score_info(interval, info)
-    return store.write_table(interval, "score", table, clock.seconds())
+    return store.write_table(interval, "score", table, clock.timing())
 
 
 def _scoring(

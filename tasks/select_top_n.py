@@ -35,7 +35,7 @@ def _select(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) 
     store.write_selection_state(interval, state)
     ranked = ranked.add_column(0, "interval", pa.array([interval] * len(ranked), pa.int32()))
     ranked = ranked.add_column(0, "run", pa.array([store.name] * len(ranked), pa.string()))
-    return store.write_table(interval, "select", ranked, clock.seconds())
+    return store.write_table(interval, "select", ranked, clock.timing())
 
 
 @task(name="select-top-n", **RETRIES)

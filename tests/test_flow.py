@@ -65,6 +65,21 @@ def test_stage_seconds_in_metrics_match_the_audit_trail(finished_run):
             assert m[f"{stage}_seconds"] == pytest.approx(logged[(m["interval"], stage)], rel=0.05, abs=0.05)
 
 
+def test_model_io_is_timed_apart_inside_each_stage(finished_run):
+    """Loading the model and writing the checkpoint are part of a stage's seconds and counted
+    apart; selection touches no model. The overhead benchmark takes them out of the compute."""
+    from benchmarks.overhead import interval_rows
+
+    _, store, metrics = finished_run
+    for m, row in zip(metrics, interval_rows(store)):
+        for stage in ("score", "train", "evaluate"):
+            assert 0 < m[f"{stage}_model_io_seconds"] < m[f"{stage}_seconds"]
+        assert m["select_model_io_seconds"] == 0.0
+        io = sum(m[f"{s}_model_io_seconds"] for s in ("score", "select", "train", "evaluate"))
+        assert row["model_io"] == pytest.approx(io)
+        assert row["training"] == pytest.approx(m["train_seconds"] - m["train_model_io_seconds"] - m["diagnostics_seconds"])
+
+
 def test_duckdb_views_match_the_parquet_files(finished_run):
     _, store, metrics = finished_run
     root = store.run_dir.parent
