@@ -95,9 +95,9 @@ def scorer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: 
     return sum(table["model_tokens"].to_pylist())
 
 
-def matmul_gflops(n: int = MATMUL_N, tries: int = 3) -> float:
-    """Best fp32 torch.matmul rate of two n x n matrices on this machine (2 n^3 flops each)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = MATMUL_N, tries: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """Best torch.matmul rate of two n x n matrices on this machine (2 n^3 flops each)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.matmul(a, b)  # warm-up
     best = math.inf
     for _ in range(tries):
