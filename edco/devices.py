@@ -32,7 +32,9 @@ def placement(device: str, dtype: str, *, cuda_devices: int, bf16_supported: boo
 
     'auto' means a GPU when one is visible, and bfloat16 there when the GPU supports it:
     the precision the 3-8B models of this method are fine-tuned in. On the CPU, 'auto' is
-    float32, since CPU bfloat16 matmuls are slower than float32 ones on most x86 parts.
+    float32, since CPU bfloat16 matmuls are slower than float32 ones on most x86 parts. CPUs
+    with AMX tiles are the exception (2.3x faster scoring on this project's machine; see
+    docs/BENCHMARKS.md); there `model.dtype: bfloat16` is the faster choice, asked for by name.
     """
     if device == "auto":
         device = "cuda" if cuda_devices else "cpu"
