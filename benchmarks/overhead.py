@@ -16,12 +16,12 @@ Markdown.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-from storage.store import RunStore
+from storage.store import STAGES, RunStore
 
 COST = ("score", "select", "evaluate", "diagnostics", "model_io")
-STAGES = ("score", "select", "train", "evaluate")
 
 
 def interval_rows(store: RunStore) -> list[dict[str, float]]:
@@ -54,13 +54,13 @@ def print_run(store: RunStore) -> None:
           "| model I/O s | overhead / training | wall s | between stages |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in [*rows, {k: sum(r[k] for r in rows) for k in rows[0]} | {"interval": "**all**"}]:
-        overhead = sum(r[k] for k in COST if r[k] == r[k]) / r["training"]  # unknown model I/O (NaN) counts nothing
-        io = "—" if r["model_io"] != r["model_io"] else f"{r['model_io']:.1f}"
+        overhead = sum(r[k] for k in COST if not math.isnan(r[k])) / r["training"]  # unknown model I/O counts nothing
+        io = "—" if math.isnan(r["model_io"]) else f"{r['model_io']:.1f}"
         print(f"| {r['interval']} | {r['rescored']:.0f} | {r['score']:.1f} | {r['select']:.2f} | {r['training']:.1f} "
               f"| {r['evaluate']:.1f} | {r['diagnostics']:.1f} | {io} | {overhead:.0%} | {r['wall']:.1f} "
               f"| {r['between']:.1f} s ({r['between'] / r['wall']:.1%}) |")
     total = {k: sum(r[k] for r in rows) for k in ("score", "evaluate", "diagnostics", "model_io", "training", "base_evaluate")}
-    share = lambda k: "not recorded" if total[k] != total[k] else f"{total[k] / total['training']:.0%}"  # noqa: E731
+    share = lambda k: "not recorded" if math.isnan(total[k]) else f"{total[k] / total['training']:.0%}"  # noqa: E731
     print(f"\nscoring alone: {share('score')} of training; evaluation {share('evaluate')}; diagnostics "
           f"{share('diagnostics')}; model I/O {share('model_io')}; the one base-model evaluation (not counted above): "
           f"{total['base_evaluate']:.1f} s")
