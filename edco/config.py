@@ -76,6 +76,13 @@ class ModelConfig(_Section):
         description="Weights' precision; 'auto' = bfloat16 on a GPU that supports it, else float32. "
         "float16 trains with float32 master weights and float16 autocast.",
     )
+    train_dtype: Literal["auto", "float32"] = Field(
+        "auto",
+        description="Precision of the weights training updates; 'auto' = model.dtype (float32 for float16). "
+        "'float32' with a half model.dtype is mixed precision: float32 master weights trained under autocast "
+        "in model.dtype, while scoring and evaluation run in model.dtype (on CPUs with AMX, bfloat16 "
+        "scoring and evaluation with float32 training; see docs/BENCHMARKS.md).",
+    )
 
     @field_validator("device")
     @classmethod

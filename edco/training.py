@@ -60,7 +60,7 @@ class TrainStats:
 class IntervalTrainer(Protocol):
     def __call__(
         self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, cfg: TrainingConfig,
-        seed: int, *, progress: Progress | None = None, fp16_autocast: bool = False, measure_gain: bool = False,
+        seed: int, *, progress: Progress | None = None, autocast: torch.dtype | None = None, measure_gain: bool = False,
     ) -> TrainStats:
         """Train `model` in place on `records`. With `measure_gain`, also report per record how
         much it taught (SEC's bandit reward): the drop of its answer loss under SFT, its mean
@@ -91,7 +91,7 @@ def grpo_dataset(tokenizer: PreTrainedTokenizerBase, records: pa.Table) -> Datas
 
 def train_sft(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, cfg: TrainingConfig, seed: int,
-    *, progress: Progress | None = None, fp16_autocast: bool = False, measure_gain: bool = False,
+    *, progress: Progress | None = None, autocast: torch.dtype | None = None, measure_gain: bool = False,
 ) -> TrainStats:
     """SFTTrainer on the selection, loss on the answer tokens only."""
     from trl import SFTConfig, SFTTrainer
@@ -99,7 +99,7 @@ def train_sft(
     before = answer_losses(model, tokenizer, records, cfg.batch_size)[0] if measure_gain else []
     with tempfile.TemporaryDirectory(prefix="edco-sft-") as out:
         args = SFTConfig(
-            **_trainer_args(model, cfg, seed, out, fp16_autocast),
+            **_trainer_args(model, cfg, seed, out, autocast),
             per_device_train_batch_size=cfg.batch_size,
             num_train_epochs=cfg.epochs,
             completion_only_loss=True,
@@ -119,7 +119,7 @@ def train_sft(
 
 def train_grpo(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, cfg: TrainingConfig, seed: int,
-    *, progress: Progress | None = None, fp16_autocast: bool = False, measure_gain: bool = False,
+    *, progress: Progress | None = None, autocast: torch.dtype | None = None, measure_gain: bool = False,
 ) -> TrainStats:
     """GRPOTrainer on the selection's prompts with the answer reward; `grpo.iterations` steps.
 
@@ -133,7 +133,7 @@ def train_grpo(
     g = cfg.grpo
     with tempfile.TemporaryDirectory(prefix="edco-grpo-") as out:
         args = GRPOConfig(
-            **_trainer_args(model, cfg, seed, out, fp16_autocast),
+            **_trainer_args(model, cfg, seed, out, autocast),
             per_device_train_batch_size=cfg.batch_size * g.num_generations,
             max_steps=g.iterations,
             num_generations=g.num_generations,
@@ -180,8 +180,11 @@ class _RecordedReward:
 TRAINERS: dict[str, IntervalTrainer] = {"sft": train_sft, "grpo": train_grpo}
 
 
-def _trainer_args(model: PreTrainedModel, cfg: TrainingConfig, seed: int, out: str, fp16_autocast: bool) -> dict[str, Any]:
-    """Our config in TrainingArguments' terms; precision follows the weights the model was loaded with."""
+def _trainer_args(
+    model: PreTrainedModel, cfg: TrainingConfig, seed: int, out: str, autocast: torch.dtype | None,
+) -> dict[str, Any]:
+    """Our config in TrainingArguments' terms; precision follows the weights the model was loaded
+    with, or the autocast asked for over float32 masters (`Placement.autocast`)."""
     cosine = cfg.lr_schedule == "cosine"
     return {
         "output_dir": out,
@@ -194,8 +197,8 @@ def _trainer_args(model: PreTrainedModel, cfg: TrainingConfig, seed: int, out: s
         "max_grad_norm": cfg.max_grad_norm,
         "gradient_accumulation_steps": cfg.grad_accum_steps,
         "activation_checkpointing": cfg.gradient_checkpointing,  # TRL's configs default it to on
-        "bf16": model.dtype == torch.bfloat16,
-        "fp16": fp16_autocast,
+        "bf16": torch.bfloat16 in (model.dtype, autocast),
+        "fp16": autocast == torch.float16,
         "use_cpu": model.device.type == "cpu",
         "logging_steps": 1,
         "save_strategy": "no",

@@ -71,7 +71,7 @@ def _base(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, eval_
     """
     if interval > 0:
         return {k: v for k, v in store.metrics(0).items() if k.startswith("base_") and k.endswith("accuracy")}
-    key = {"model": cfg.model.model_dump(mode="json", exclude={"lora"}), "evaluation": cfg.evaluation.model_dump(),
+    key = {"model": cfg.model.model_dump(mode="json", exclude={"lora", "train_dtype"}), "evaluation": cfg.evaluation.model_dump(),
            "eval_set": store.info()["files"]["eval.parquet"]}
     start = time.perf_counter()
 

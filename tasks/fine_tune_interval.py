@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import task
 
 from edco.config import EdcoConfig
+from edco.devices import resolve_placement
 from edco.diagnostics import gradient_consistency, last_block_params
 from edco.models import load_model, load_tokenizer, save_checkpoint
 from edco.seeds import derive_seed
@@ -26,7 +27,7 @@ def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
     train = TRAINERS[cfg.training.method]
     stats = train(
         model, tokenizer, records, cfg.training, seed, progress=clock.progress,
-        fp16_autocast=cfg.model.dtype == "float16", measure_gain=cfg.selection.strategy == "sec",
+        autocast=resolve_placement(cfg.model).autocast, measure_gain=cfg.selection.strategy == "sec",
     )
     with clock.timing_model_io():
         store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))

@@ -36,9 +36,24 @@ def test_a_gpu_asked_for_on_a_machine_without_one_is_a_config_error():
         placement("cuda:3", "auto", **GPU)
 
 
-def test_float16_trains_as_float32_masters():
-    assert placement("cpu", "float16", **NO_GPU).train_dtype == torch.float32
-    assert placement("cpu", "bfloat16", **NO_GPU).train_dtype == torch.bfloat16
+@pytest.mark.parametrize(
+    "dtype, train_dtype, masters, autocast",
+    [
+        ("float16", "auto", torch.float32, torch.float16),  # float16 weights never take AdamW steps
+        ("bfloat16", "auto", torch.bfloat16, None),
+        ("bfloat16", "float32", torch.float32, torch.bfloat16),  # mixed precision
+        ("float32", "float32", torch.float32, None),
+        ("auto", "float32", torch.float32, None),  # on this CPU 'auto' is float32 already
+    ],
+)
+def test_training_precision(dtype, train_dtype, masters, autocast):
+    got = placement("cpu", dtype, train_dtype, **NO_GPU)
+    assert (got.train_dtype, got.autocast) == (masters, autocast)
+
+
+def test_auto_on_a_bf16_gpu_with_float32_masters_is_mixed_precision():
+    got = placement("auto", "auto", "float32", **GPU)
+    assert (got.dtype, got.train_dtype, got.autocast) == (torch.bfloat16, torch.float32, torch.bfloat16)
 
 
 def test_medqa_config_resolves_to_a_gpu_in_bf16_when_one_is_visible():

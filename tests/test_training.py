@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from edco.config import LoraConfig, ModelConfig, TrainingConfig
+from edco.devices import resolve_placement
 from edco.models import load_model, load_tokenizer, save_checkpoint
 from edco.prompts import answer_text, chat_prompt
 from edco.training import TRAINERS, sft_dataset, train_grpo, train_sft
@@ -108,6 +109,23 @@ def test_float16_trains_float32_masters(tiny_model_dir):
     cfg = ModelConfig(name=str(tiny_model_dir), device="cpu", dtype="float16")
     assert load_model(cfg).dtype == torch.float16
     assert load_model(cfg, training=True).dtype == torch.float32
+
+
+@pytest.mark.parametrize("method", ["sft", "grpo"])
+def test_mixed_precision_trains_float32_masters_under_bfloat16_autocast(tiny_model_dir, method):
+    cfg = ModelConfig(name=str(tiny_model_dir), device="cpu", dtype="bfloat16", train_dtype="float32")
+    assert load_model(cfg).dtype == torch.bfloat16  # what scoring and evaluation load
+    model, tokenizer = load_model(cfg, training=True), load_tokenizer(cfg)
+    before = model.lm_head.weight.detach().clone()
+    computed_in = set()
+    model.model.layers[0].mlp.down_proj.register_forward_hook(lambda module, args, out: computed_in.add(out.dtype))
+    train = TrainingConfig(method=method, batch_size=2, lr=1e-3, grpo={"num_generations": 2, "iterations": 1, "max_completion_length": 4})
+    stats = TRAINERS[method](model, tokenizer, make_records(QUESTIONS[:4]), train, seed=0, autocast=resolve_placement(cfg).autocast)
+    assert math.isfinite(stats.summary["train_loss"])
+    assert computed_in == {torch.bfloat16}
+    assert model.dtype == torch.float32
+    # the tiny model's GRPO rewards are flat (zero advantage, no update); SFT's loss always moves it
+    assert method == "grpo" or not torch.equal(model.lm_head.weight, before)
 
 
 def test_lora_trains_only_adapters_and_saves_a_peft_folder(tiny_model_dir, tmp_path):
