@@ -1,0 +1,74 @@
+"""A finished run's training stage replayed in float32 and in mixed precision, on the very same work.
+
+Why it exists: the demo comparison's train stages looked no faster under bfloat16 autocast
+than the float32 run's, while a single SFT step was ~1.4x faster. Those stages trained
+different selections (bfloat16 scoring ranks the pool a little differently), so they were the
+wrong comparison. This replays one interval's trainer call exactly as the stage makes it (the
+run's config, the interval's starting model, its selected records and derived seed, SEC's
+extra loss passes when the run is `sec`) once per precision, one after the other in one
+process, and prints the seconds beside the stage's own recorded training seconds. The train
+loss printed beside each replay shows whether it repeated the stage's computation bit for bit
+(it does for the precision the run was made in). Model load is not timed, nor the gradient
+diagnostics, as in the stage's training seconds.
+
+Prints Markdown.
+
+    .venv/bin/python -m benchmarks.train_precision runs/compare-demo-random-s0 [--interval 0] [--order mixed,float32,mixed]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from edco.config import ModelConfig
+from edco.devices import resolve_placement
+from edco.models import load_model, load_tokenizer
+from edco.seeds import derive_seed
+from edco.training import TRAINERS
+from storage.store import RunStore
+
+PRECISIONS = {
+    "float32": {"dtype": "float32", "train_dtype": "auto"},
+    "mixed": {"dtype": "bfloat16", "train_dtype": "float32"},
+}
+
+
+def replay(store: RunStore, interval: int, model_cfg: ModelConfig) -> tuple[float, float]:
+    """(seconds, train loss) of the interval's trainer call with the model loaded per `model_cfg`."""
+    cfg = store.config()
+    model = load_model(model_cfg, store.model_checkpoint(interval), training=True)
+    tokenizer = load_tokenizer(model_cfg)
+    records = store.selected_records(interval)
+    start = time.perf_counter()
+    stats = TRAINERS[cfg.training.method](
+        model, tokenizer, records, cfg.training, derive_seed(cfg.seed, interval, "train"),
+        autocast=resolve_placement(model_cfg).autocast, measure_gain=cfg.selection.strategy == "sec",
+    )
+    return time.perf_counter() - start, stats.summary["train_loss"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--interval", type=int, default=0, help="one whose starting model is kept (0: the base model)")
+    parser.add_argument("--order", default="mixed,float32,mixed", help="precisions to replay, in this order")
+    args = parser.parse_args()
+
+    store = RunStore(args.run_dir)
+    cfg, stats = store.config(), store.train_stats(args.interval)
+    recorded = stats["seconds"] - stats.get("model_io_seconds", 0.0) - stats["diagnostics"].get("diagnostics_seconds", 0.0)
+    print(f"{store.name}, interval {args.interval}: {store.selected_records(args.interval).num_rows} records, "
+          f"{stats['summary']['train_tokens']:.0f} training tokens, "
+          f"run made with model.dtype {cfg.model.dtype}, train_dtype {cfg.model.train_dtype}\n")
+    print("| training | seconds | train loss |")
+    print("|---|---|---|")
+    print(f"| the stage, in the run | {recorded:.1f} | {stats['summary']['train_loss']:.6f} |")
+    for name in args.order.split(","):
+        seconds, loss = replay(store, args.interval, cfg.model.model_copy(update=PRECISIONS[name]))
+        print(f"| replayed, {name} | {seconds:.1f} | {loss:.6f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
