@@ -38,7 +38,7 @@ def interval_rows(store: RunStore) -> list[dict[str, float]]:
         base = metrics.get("base_evaluate_seconds", 0.0) if interval == 0 else 0.0
         rows.append({
             "interval": interval, **stages, "diagnostics": metrics["diagnostics_seconds"],
-            "training": stages["train"] - metrics["diagnostics_seconds"],
+            "training": store.training_seconds(interval),
             "evaluate": stages["evaluate"] - base, "base_evaluate": base,
             "model_io": sum(io.values()) if None not in io.values() else float("nan"),
             "rescored": metrics.get("rescored_samples", len(store.pool())),  # runs before partial re-scoring scored all

@@ -23,10 +23,8 @@ import time
 from pathlib import Path
 
 from edco.config import ModelConfig
-from edco.devices import resolve_placement
 from edco.models import load_model, load_tokenizer
-from edco.seeds import derive_seed
-from edco.training import TRAINERS
+from edco.training import train_interval
 from storage.store import RunStore
 
 PRECISIONS = {
@@ -37,15 +35,12 @@ PRECISIONS = {
 
 def replay(store: RunStore, interval: int, model_cfg: ModelConfig) -> tuple[float, float]:
     """(seconds, train loss) of the interval's trainer call with the model loaded per `model_cfg`."""
-    cfg = store.config()
+    cfg = store.config().model_copy(update={"model": model_cfg})
     model = load_model(model_cfg, store.model_checkpoint(interval), training=True)
     tokenizer = load_tokenizer(model_cfg)
     records = store.selected_records(interval)
     start = time.perf_counter()
-    stats = TRAINERS[cfg.training.method](
-        model, tokenizer, records, cfg.training, derive_seed(cfg.seed, interval, "train"),
-        autocast=resolve_placement(model_cfg).autocast, measure_gain=cfg.selection.strategy == "sec",
-    )
+    stats = train_interval(model, tokenizer, records, cfg, interval)
     return time.perf_counter() - start, stats.summary["train_loss"]
 
 
@@ -58,7 +53,7 @@ def main() -> None:
 
     store = RunStore(args.run_dir)
     cfg, stats = store.config(), store.train_stats(args.interval)
-    recorded = stats["seconds"] - stats.get("model_io_seconds", 0.0) - stats["diagnostics"].get("diagnostics_seconds", 0.0)
+    recorded = store.training_seconds(args.interval)
     print(f"{store.name}, interval {args.interval}: {store.selected_records(args.interval).num_rows} records, "
           f"{stats['summary']['train_tokens']:.0f} training tokens, "
           f"run made with model.dtype {cfg.model.dtype}, train_dtype {cfg.model.train_dtype}\n")

@@ -20,10 +20,12 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-from edco.config import TrainingConfig
+from edco.config import EdcoConfig, TrainingConfig
+from edco.devices import resolve_placement
 from edco.entropy import Progress
 from edco.prompts import sft_examples, trainer_prompt
 from edco.rewards import answer_reward
+from edco.seeds import derive_seed
 from edco.signals import answer_losses
 
 # TRL 1.16's GRPOTrainer still calls this transformers 5 deprecated name on every run; the
@@ -178,6 +180,19 @@ class _RecordedReward:
 
 
 TRAINERS: dict[str, IntervalTrainer] = {"sft": train_sft, "grpo": train_grpo}
+
+
+def train_interval(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, cfg: EdcoConfig, interval: int,
+    *, progress: Progress | None = None,
+) -> TrainStats:
+    """The interval's trainer call as a run makes it: its method, derived seed, the precision
+    `cfg.model` asks for, and SEC's per-record gain. One place, so that a benchmark replaying a
+    stage repeats exactly the stage's computation."""
+    return TRAINERS[cfg.training.method](
+        model, tokenizer, records, cfg.training, derive_seed(cfg.seed, interval, "train"), progress=progress,
+        autocast=resolve_placement(cfg.model).autocast, measure_gain=cfg.selection.strategy == "sec",
+    )
 
 
 def _trainer_args(

@@ -250,6 +250,12 @@ class RunStore:
     def train_stats(self, interval: int) -> dict[str, Any]:
         return _read_json(self.stage_path(interval, "train"))
 
+    def training_seconds(self, interval: int) -> float:
+        """The train stage's seconds less its model I/O and gradient diagnostics: what training
+        the selection itself cost, the base every overhead is measured against."""
+        stats = self.train_stats(interval)
+        return stats["seconds"] - stats.get("model_io_seconds", 0.0) - stats.get("diagnostics", {}).get("diagnostics_seconds", 0.0)
+
     def stage_timing(self, interval: int, stage: str) -> dict[str, float]:
         """The stage's seconds and model I/O seconds (the latter absent from outputs written before it was kept)."""
         path = self.stage_path(interval, stage)

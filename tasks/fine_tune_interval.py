@@ -8,11 +8,10 @@ from pathlib import Path
 from prefect import task
 
 from edco.config import EdcoConfig
-from edco.devices import resolve_placement
 from edco.diagnostics import gradient_consistency, last_block_params
 from edco.models import load_model, load_tokenizer, save_checkpoint
 from edco.seeds import derive_seed
-from edco.training import TRAINERS
+from edco.training import train_interval
 from storage.store import RunStore
 from tasks.stage import RETRIES, StageClock, run_stage
 
@@ -22,13 +21,8 @@ def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
         model = load_model(cfg.model, store.model_checkpoint(interval), training=True)
         tokenizer = load_tokenizer(cfg.model)
     records = store.selected_records(interval)
-    seed = derive_seed(cfg.seed, interval, "train")
-    diagnostics = _selection_diagnostics(model, tokenizer, records, cfg, seed)
-    train = TRAINERS[cfg.training.method]
-    stats = train(
-        model, tokenizer, records, cfg.training, seed, progress=clock.progress,
-        autocast=resolve_placement(cfg.model).autocast, measure_gain=cfg.selection.strategy == "sec",
-    )
+    diagnostics = _selection_diagnostics(model, tokenizer, records, cfg, derive_seed(cfg.seed, interval, "train"))
+    stats = train_interval(model, tokenizer, records, cfg, interval, progress=clock.progress)
     with clock.timing_model_io():
         store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))
     return store.write_train_stats(interval, {**stats.to_json(), "diagnostics": diagnostics}, clock.timing())

@@ -11,6 +11,8 @@ import torch
 
 from edco.config import parse_config
 from edco.faults import InjectedFault
+from edco.models import load_model, load_tokenizer
+from edco.training import train_interval
 from flows.curriculum import run_curriculum
 from storage.sql import query
 from storage.store import RunStore
@@ -78,6 +80,15 @@ def test_model_io_is_timed_apart_inside_each_stage(finished_run):
         io = sum(m[f"{s}_model_io_seconds"] for s in ("score", "select", "train", "evaluate"))
         assert row["model_io"] == pytest.approx(io)
         assert row["training"] == pytest.approx(m["train_seconds"] - m["train_model_io_seconds"] - m["diagnostics_seconds"])
+
+
+def test_replaying_a_train_stage_repeats_its_training(finished_run):
+    """`benchmarks/train_precision.py` replays stages through `train_interval`; in the run's own
+    precision, from the interval's starting model and selection, it must redo the stage's training."""
+    cfg, store, _ = finished_run
+    model = load_model(cfg.model, store.model_checkpoint(1), training=True)
+    replayed = train_interval(model, load_tokenizer(cfg.model), store.selected_records(1), cfg, 1).to_json()
+    assert replayed == {key: store.train_stats(1)[key] for key in replayed}  # steps, summary, history, sample_gain
 
 
 def test_duckdb_views_match_the_parquet_files(finished_run):
