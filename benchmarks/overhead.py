@@ -37,7 +37,7 @@ def interval_rows(store: RunStore) -> list[dict[str, float]]:
         stages = {s: metrics[f"{s}_seconds"] - (io[s] or 0.0) for s in STAGES}
         base = metrics.get("base_evaluate_seconds", 0.0) if interval == 0 else 0.0
         rows.append({
-            "interval": interval, **stages, "diagnostics": metrics["diagnostics_seconds"],
+            "interval": interval, **stages, "diagnostics": metrics.get("diagnostics_seconds", 0.0),  # 0 when off
             "training": store.training_seconds(interval),
             "evaluate": stages["evaluate"] - base, "base_evaluate": base,
             "model_io": sum(io.values()) if None not in io.values() else float("nan"),

@@ -70,7 +70,7 @@ def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[st
     for strategy in strategies:
         seeds = sorted(seed for s, seed in runs if s == strategy)
         final = [runs[strategy, seed][-1]["accuracy"] for seed in seeds]
-        best = [max(m["accuracy"] for m in runs[strategy, seed]) for seed in seeds]
+        best = [max(m["accuracy"] for m in runs[strategy, seed] if m.get("accuracy") is not None) for seed in seeds]
         base = [runs[strategy, seed][0]["base_accuracy"] for seed in seeds]
         cost = [compute_seconds(runs[strategy, seed]) for seed in seeds]
         seconds = {kind: _mean([c[kind] for c in cost]) for kind in ("scoring", "training", "evaluation")}
@@ -141,7 +141,7 @@ def plot(runs: dict[tuple[str, int], list[dict[str, Any]]], path: Path) -> Path:
     fig, (by_interval, by_compute) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for strategy in dict.fromkeys(s for s, _ in runs):
         curves = [runs[key] for key in sorted(k for k in runs if k[0] == strategy)]
-        intervals = range(min(len(c) for c in curves))
+        intervals = [i for i in range(min(len(c) for c in curves)) if all(c[i].get("accuracy") is not None for c in curves)]
         acc = [[c[i]["accuracy"] for c in curves] for i in intervals]
         spent = [[sum(compute_seconds(c[: i + 1]).values()) for c in curves] for i in intervals]
         mean = [_mean(a) for a in acc]

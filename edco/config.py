@@ -341,6 +341,15 @@ class EvaluationConfig(_Section):
         "log-likelihood of each reply 'X. text'; 'option_text': of the option's text given its 'X. '.",
     )
     batch_size: int = Field(8, ge=1, description="Questions per forward pass.")
+    every: int = Field(
+        1, ge=1, description="Evaluate after every k-th interval and after the last; the intervals between "
+        "record their scoring and training but no held-out accuracy (evaluation is part of a curriculum's "
+        "overhead, which a plain training run pays once).",
+    )
+
+    def after(self, interval: int, intervals: int) -> bool:
+        """Whether interval `interval` (of `intervals`) is evaluated."""
+        return (interval + 1) % self.every == 0 or interval == intervals - 1
 
 
 class DiagnosticsConfig(_Section):

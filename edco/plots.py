@@ -70,7 +70,8 @@ def accuracy_and_signal(metrics: list[dict[str, Any]], path: Path) -> Path:
     intervals = [m["interval"] for m in metrics]
     fig = Figure(figsize=(7, 6), dpi=DPI, layout="constrained")
     accuracy, signal = fig.subplots(2, 1, sharex=True)
-    accuracy.plot(intervals, [m["accuracy"] for m in metrics], marker="o", label="fine-tuned")
+    evaluated = [m for m in metrics if m.get("accuracy") is not None]  # evaluation.every skips some intervals
+    accuracy.plot([m["interval"] for m in evaluated], [m["accuracy"] for m in evaluated], marker="o", label="fine-tuned")
     base = metrics[0].get("base_accuracy") if metrics else None
     if base is not None:
         accuracy.axhline(base, color="grey", linestyle="--", linewidth=1, label="base model")

@@ -65,10 +65,13 @@ def run_interval(store: RunStore, interval: int) -> None:
     fault_point(f"seal.end@{interval}")
     prune_checkpoints(store, store.config().storage.keep_checkpoints, interval)
     metrics = store.metrics(interval)
-    get_run_logger().info(
-        "interval %d: accuracy %.4f (base %.4f), answers %s", interval, metrics["accuracy"], metrics["base_accuracy"],
-        metrics["predicted_letters"],
-    )
+    if "accuracy" in metrics:
+        get_run_logger().info(
+            "interval %d: accuracy %.4f (base %.4f), answers %s", interval, metrics["accuracy"], metrics["base_accuracy"],
+            metrics["predicted_letters"],
+        )
+    else:
+        get_run_logger().info("interval %d: not evaluated (evaluation.every)", interval)
     track_interval(run_dir, interval)
 
 
@@ -78,9 +81,9 @@ def prune_checkpoints(store: RunStore, keep: str, last: int) -> None:
     if keep == "all":
         return
     kept = {last}
-    if keep == "best":
-        accuracies = [store.metrics(i)["accuracy"] for i in range(last + 1)]
-        kept.add(accuracies.index(max(accuracies)))
+    if keep == "best":  # among the evaluated intervals; the last one always is
+        accuracies = {i: a for i in range(last + 1) if (a := store.metrics(i).get("accuracy")) is not None}
+        kept.add(max(accuracies, key=accuracies.__getitem__, default=last))
     for interval in range(last + 1):
         if interval not in kept and not store.checkpoint_pruned(interval):
             store.prune_checkpoint(interval)

@@ -22,28 +22,44 @@ def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock
     eval_set = store.eval_set()
     with clock.timing_model_io():
         tokenizer = load_tokenizer(cfg.model)
-        model = load_model(cfg.model, store.checkpoint_dir(interval))
-    predictions = predict(model, tokenizer, eval_set, cfg.evaluation.batch_size, clock.progress)
+    if cfg.evaluation.after(interval, cfg.curriculum.intervals):
+        held_out = _held_out(store, cfg, interval, tokenizer, eval_set, clock)
+    else:
+        held_out = {"evaluate_tokens": 0}
+        clock.progress(0, 0)  # nothing to evaluate: "0/0", not a stage stuck at 0 of 1
     trained = store.train_stats(interval)
     scores = store.read_table(interval, "select")
     metrics = {
         "run": store.name,
         "interval": interval,
-        **_accuracies(predictions, eval_set, cfg.evaluation.method),
+        **held_out,
         **_base(store, cfg, interval, tokenizer, eval_set),
         "eval_size": len(eval_set),
-        **_answer_spread(predictions.by(cfg.evaluation.method)),
         **_signal_means(scores),
         "score_tokens": sum(scores["model_tokens"].to_pylist()),
         **_rescoring(store.score_info(interval)),
         "train_steps": trained["steps"],
         **trained["summary"],
         **trained["diagnostics"],
-        "evaluate_tokens": predictions.tokens,
         **_stage_timing(store, interval),
         **{f"evaluate_{key}": value for key, value in clock.timing().items()},
     }
     return store.write_metrics(interval, metrics)
+
+
+def _held_out(
+    store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, eval_set: pa.Table, clock: StageClock,
+) -> dict[str, Any]:
+    """The fine-tuned model's accuracies, the spread of its answers and the tokens read. The
+    intervals `evaluation.every` skips have no accuracy at all rather than a made-up one."""
+    with clock.timing_model_io():
+        model = load_model(cfg.model, store.checkpoint_dir(interval))
+    predictions = predict(model, tokenizer, eval_set, cfg.evaluation.batch_size, clock.progress)
+    return {
+        **_accuracies(predictions, eval_set, cfg.evaluation.method),
+        **_answer_spread(predictions.by(cfg.evaluation.method)),
+        "evaluate_tokens": predictions.tokens,
+    }
 
 
 def _stage_timing(store: RunStore, interval: int) -> dict[str, float]:
@@ -71,7 +87,8 @@ def _base(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, eval_
     """
     if interval > 0:
         return {k: v for k, v in store.metrics(0).items() if k.startswith("base_") and k.endswith("accuracy")}
-    key = {"model": cfg.model.model_dump(mode="json", exclude={"lora", "train_dtype"}), "evaluation": cfg.evaluation.model_dump(),
+    key = {"model": cfg.model.model_dump(mode="json", exclude={"lora", "train_dtype"}),
+           "evaluation": cfg.evaluation.model_dump(exclude={"every"}),  # how often changes no measurement
            "eval_set": store.info()["files"]["eval.parquet"]}
     start = time.perf_counter()
 

@@ -182,6 +182,31 @@ def test_keep_checkpoints_prunes_finished_intervals(tiny_model_dir, prefect_api,
         assert (store.interval_dir(interval) / "train_stats.json").exists()
 
 
+def test_evaluation_every_k_skips_the_intervals_between_and_changes_nothing_else(tiny_model_dir, prefect_api, tmp_path, finished_run):
+    """`evaluation.every: 2` over 2 intervals evaluates only the last: interval 0 records no
+    accuracy (NULL in SQL, nothing in MLflow), keep_checkpoints 'best' chooses among evaluated
+    intervals, and the training trajectory is the every-interval run's to the bit."""
+    from storage.catalog import list_runs
+
+    data = tiny_config(tiny_model_dir, tmp_path, **{"evaluation.every": 2})
+    data["storage"]["keep_checkpoints"] = "best"
+    store, metrics = run_curriculum(parse_config(data))
+    _, reference_store, reference = finished_run
+    assert ["accuracy" in m for m in metrics] == [False, True]
+    assert (metrics[0]["evaluate_tokens"], metrics[1]["evaluate_tokens"]) == (0, reference[1]["evaluate_tokens"])
+    same = ("accuracy", "base_accuracy", "train_loss", "selected_signal_mean", "pool_signal_mean", "predicted_letters")
+    assert {k: metrics[1][k] for k in same} == {k: reference[1][k] for k in same}
+    assert metrics[0]["base_accuracy"] == reference[0]["base_accuracy"]  # the base model is still measured, once
+    for interval in range(2):
+        ours, theirs = store.read_table(interval, "select"), reference_store.read_table(interval, "select")
+        assert ours.drop_columns(["run"]).equals(theirs.drop_columns(["run"]))
+    assert query(tmp_path, "SELECT interval, accuracy FROM metrics ORDER BY 1").to_pylist() == [
+        {"interval": 0, "accuracy": None}, {"interval": 1, "accuracy": metrics[1]["accuracy"]}]
+    assert MlflowTracker(store).metric_history("accuracy") == [(1, metrics[1]["accuracy"])]
+    assert [i for i in range(2) if store.checkpoint_dir(i).exists()] == [1]
+    assert list_runs(tmp_path)[0].best_accuracy == metrics[1]["accuracy"]
+
+
 def test_damaged_interval_after_pruning_goes_back_to_a_checkpoint_that_exists(tiny_model_dir, prefect_api, tmp_path, caplog):
     data = tiny_config(tiny_model_dir, tmp_path, **{"curriculum.intervals": 3})
     data["storage"]["keep_checkpoints"] = "last"
