@@ -75,6 +75,18 @@ def test_report_tables_and_plot(tmp_path):
     assert image.size[0] > 800 and colours[0] < 100 < colours[1]  # drawn, not blank
 
 
+def test_intervals_left_unevaluated_count_in_cost_but_not_in_accuracy(tmp_path):
+    """Members run with `evaluation.every` have intervals without accuracy: best-of and the plot
+    take the evaluated ones, the compute seconds all of them."""
+    skipped = {k: v for k, v in interval(0.0).items() if k != "accuracy"}
+    runs = {key: [skipped, last] for key, (_, last) in RUNS.items()}
+    edco = {r["strategy"]: r for r in compare.summarize(runs)}["edco"]
+    assert edco["best_mean"] == edco["final_mean"] == pytest.approx(0.5)  # 0.50, 0.45, 0.55: the last intervals
+    assert edco["training_seconds"] == 36.0
+    png = compare.plot(runs, tmp_path / "accuracy.png")
+    assert png.stat().st_size > 0
+
+
 @pytest.fixture(scope="module")
 def comparison(tiny_model_dir, prefect_api, tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
