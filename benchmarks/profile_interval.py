@@ -15,8 +15,9 @@ be read next to the ratio of their seconds. Model loading is left out, as in the
 compute seconds.
 
 py-spy was tried first: its native unwinding stops at oneDNN's JIT-compiled kernels (the
-bfloat16 matmuls and flash attention), leaving a third of the samples unattributed, and it
-slowed the replay 1.7x; the profiler's operator times cover ~90-97% of each phase at ~no cost.
+bfloat16 matmuls and flash attention), leaving a third to a half of the samples without an
+operator, and it slowed the replay 1.6-1.7x. The profiler's operator times cover 89-95% of
+each phase, and its replays take 0.96-1.11x the stages' own seconds.
 
 Prints Markdown.
 
