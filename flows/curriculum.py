@@ -82,7 +82,7 @@ def prune_checkpoints(store: RunStore, keep: str, last: int) -> None:
         return
     kept = {last}
     if keep == "best":  # among the evaluated intervals; the last one always is
-        accuracies = {i: a for i in range(last + 1) if (a := store.metrics(i).get("accuracy")) is not None}
+        accuracies = store.accuracies(range(last + 1))
         kept.add(max(accuracies, key=accuracies.__getitem__, default=last))
     for interval in range(last + 1):
         if interval not in kept and not store.checkpoint_pruned(interval):

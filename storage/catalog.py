@@ -31,7 +31,7 @@ def _entry(store: RunStore) -> RunEntry:
     cfg = store.config()
     intervals = cfg.curriculum.intervals
     finished = [i for i in range(intervals) if (store.interval_dir(i) / MANIFEST).exists()]
-    accuracies = [a for i in finished if (a := store.metrics(i).get("accuracy")) is not None]  # evaluation.every
+    accuracies = store.accuracies(finished).values()
     status = "running" if is_running(store.run_dir) else "finished" if len(finished) == intervals else "stopped"
     return RunEntry(
         run=store.name, status=status, finished=len(finished), intervals=intervals,

@@ -31,7 +31,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,6 +249,11 @@ class RunStore:
 
     def train_stats(self, interval: int) -> dict[str, Any]:
         return _read_json(self.stage_path(interval, "train"))
+
+    def accuracies(self, intervals: Iterable[int]) -> dict[int, float]:
+        """Held-out accuracy by interval, of those among `intervals` that were evaluated
+        (`evaluation.every` leaves the others without one)."""
+        return {i: a for i in intervals if (a := self.metrics(i).get("accuracy")) is not None}
 
     def training_seconds(self, interval: int) -> float:
         """The train stage's seconds less its model I/O and gradient diagnostics: what training
