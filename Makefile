@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: demo test install clean-runs
+.PHONY: demo test check lint install clean-runs
 
 install: $(STAMP)
 
@@ -21,8 +21,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/edco run configs/demo.yaml
 
-test: $(STAMP)
+# The whole suite (README, CI): the linter first, then every test.
+test: lint
 	$(PY) -m pytest -q --durations=15
+
+# The fast tier while editing: the linter and the unit tests (not the real model, not the crash matrix).
+check: lint
+	$(PY) -m pytest -q -m "not slow" --durations=10
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean-runs:
 	rm -rf runs

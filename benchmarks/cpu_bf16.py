@@ -30,12 +30,12 @@ import torch
 
 from benchmarks.scorer_speed import matmul_gflops, plain_forward, scorer
 from benchmarks.train_speed import plain_loop, right_padded, timed
-from edco.bench import agreement
-from edco.config import ColumnMap, ModelConfig, ScoringConfig
-from edco.data import load_records
-from edco.entropy import score_table
-from edco.models import load_model, load_tokenizer
-from edco.training import sft_dataset
+from edco.config.schema import ColumnMap, ModelConfig, ScoringConfig
+from edco.datasets.readers import load_records
+from edco.models.loading import load_model, load_tokenizer
+from edco.scoring.agreement import agreement
+from edco.scoring.entropy import score_table
+from edco.training.trainers import sft_dataset
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -78,7 +78,10 @@ def main() -> None:
                     tokens[kind, name] = plain_forward(model, tokenizer, records, args.batch)
                 else:
                     table = score_table(model, tokenizer, records, scoring)
-                    tokens[kind, name], scores[name] = sum(table["model_tokens"].to_pylist()), table["score"].to_pylist()
+                    tokens[kind, name], scores[name] = (
+                        sum(table["model_tokens"].to_pylist()),
+                        table["score"].to_pylist(),
+                    )
                 best[kind, name] = min(best.get((kind, name), math.inf), time.perf_counter() - start)
 
     dataset = sft_dataset(tokenizer, records.slice(0, args.train_samples))
@@ -91,24 +94,32 @@ def main() -> None:
         "fp32 weights, bf16 autocast": timed(cfg["float32"], lambda m: autocast_loop(m, batches), args.repeats),
     }
 
-    print(f"SmolLM2-135M on {torch.get_num_threads()} CPU threads ({torch.backends.cpu.get_cpu_capability()}), "
-          f"{len(records)} demo samples, batches of {args.batch}; best of {args.repeats} interleaved repeats, "
-          "model load not timed\n")
+    print(
+        f"SmolLM2-135M on {torch.get_num_threads()} CPU threads ({torch.backends.cpu.get_cpu_capability()}), "
+        f"{len(records)} demo samples, batches of {args.batch}; best of {args.repeats} interleaved repeats, "
+        "model load not timed\n"
+    )
     print("| pass | float32 s | bfloat16 s | bf16 speed-up | float32 tokens/s | bfloat16 tokens/s |")
     print("|---|---|---|---|---|---|")
-    print(f"| matmul 2048^3 (GFLOP/s) | | | {gflops['bfloat16'] / gflops['float32']:.2f}x "
-          f"| {gflops['float32']:.0f} | {gflops['bfloat16']:.0f} |")
+    print(
+        f"| matmul 2048^3 (GFLOP/s) | | | {gflops['bfloat16'] / gflops['float32']:.2f}x "
+        f"| {gflops['float32']:.0f} | {gflops['bfloat16']:.0f} |"
+    )
     for kind, label in (("forward", "plain forward (last position)"), ("scorer", "prefix k=4 scorer")):
         f32, b16 = best[kind, "float32"], best[kind, "bfloat16"]
-        print(f"| {label} | {f32:.2f} | {b16:.2f} | {f32 / b16:.2f}x | {tokens[kind, 'float32'] / f32:.0f} "
-              f"| {tokens[kind, 'bfloat16'] / b16:.0f} |")
+        print(
+            f"| {label} | {f32:.2f} | {b16:.2f} | {f32 / b16:.2f}x | {tokens[kind, 'float32'] / f32:.0f} "
+            f"| {tokens[kind, 'bfloat16'] / b16:.0f} |"
+        )
     print(f"\n| SFT forward + backward ({len(rows)} samples, {train_tokens} tokens) | seconds | tokens/s | vs fp32 |")
     print("|---|---|---|---|")
     for label, seconds in training.items():
         print(f"| {label} | {seconds:.1f} | {train_tokens / seconds:.0f} | {training['fp32 weights'] / seconds:.2f}x |")
     agree = agreement(scores["bfloat16"], scores["float32"], args.top_n)
-    print(f"\nbf16 scorer against fp32 scorer on {len(records)} samples: Spearman rho {agree['spearman']:.4f}, "
-          f"Kendall tau {agree['kendall']:.4f}, top-{args.top_n} overlap {agree['top_overlap']:.3f}")
+    print(
+        f"\nbf16 scorer against fp32 scorer on {len(records)} samples: Spearman rho {agree['spearman']:.4f}, "
+        f"Kendall tau {agree['kendall']:.4f}, top-{args.top_n} overlap {agree['top_overlap']:.3f}"
+    )
 
 
 if __name__ == "__main__":

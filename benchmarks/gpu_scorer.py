@@ -1,7 +1,7 @@
 """Entropy scoring on one GPU at Qwen3-4B's shape: does one H200 reach 25 samples/s?
 
 What it answers: the published scorer needs 8 accelerators for 0.04 s per sample; does
-edco's scorer (`edco.entropy.score_table`) on one H200 match that, i.e. score at least
+edco's scorer (`edco.scoring.entropy.score_table`) on one H200 match that, i.e. score at least
 25 samples/s, for the Qwen3-4B architecture in bf16 with 128-token quick answers? The
 weights are random (speed does not depend on them, and no model hub is reachable on the
 GPU machine): the model is built from a config, directly on the device.
@@ -45,7 +45,7 @@ On the GPU machine (one command for the device tool; a few minutes, within ~8 mi
         --samples 512 --batch-sizes 16,32,64,128
 
 It needs there: torch with CUDA, transformers (5.x; 4.56+ should do), pyarrow, pydantic and
-PyYAML (what `edco.config`/`edco.data` import), and the edco package (the repo copy on
+PyYAML (what `edco.config.schema`/`edco.data.records` import), and the edco package (the repo copy on
 PYTHONPATH). The SmolLM2 tokenizer cache in ~/.cache/edco/models will not exist on that
 machine, hence `--tokenizer-dir` with a folder written by `--save-tokenizer` and carried
 in the working tree (about 3.5 MB).
@@ -71,23 +71,38 @@ from transformers import (
     Qwen3Config,
 )
 
-from edco.config import ColumnMap, ModelConfig, ScoringConfig
-from edco.data import load_records
-from edco.entropy import _eos_ids, score_table
-from edco.models import load_tokenizer
-from edco.prompts import chat_prompts
+from edco.config.schema import ColumnMap, ModelConfig, ScoringConfig
+from edco.data.prompts import chat_prompts
+from edco.datasets.readers import load_records
+from edco.models.loading import load_tokenizer
+from edco.scoring.entropy import _eos_ids, score_table
 
 GOAL_SAMPLES_PER_S = 25.0  # the published scorer: 0.04 s per sample on 8 accelerators
 TOKENIZER_MODEL = "smollm2-135m-instruct"
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 QWEN3_4B = {  # Qwen/Qwen3-4B config.json
-    "hidden_size": 2560, "intermediate_size": 9728, "num_hidden_layers": 36, "num_attention_heads": 32,
-    "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 151936, "max_position_embeddings": 40960,
-    "rope_theta": 1_000_000.0, "tie_word_embeddings": True, "rms_norm_eps": 1e-6,
+    "hidden_size": 2560,
+    "intermediate_size": 9728,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 151936,
+    "max_position_embeddings": 40960,
+    "rope_theta": 1_000_000.0,
+    "tie_word_embeddings": True,
+    "rms_norm_eps": 1e-6,
 }
-TINY = {**QWEN3_4B, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16}
+TINY = {
+    **QWEN3_4B,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+}
 
 
 @dataclass
@@ -145,8 +160,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, cfg: ScoringConfig,
-            setting: str, max_seconds: float) -> Result:
+def measure(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records: pa.Table,
+    cfg: ScoringConfig,
+    setting: str,
+    max_seconds: float,
+) -> Result:
     """One warm-up batch (untimed), then batches until the records or `max_seconds` run out."""
     result = Result(setting, cfg.batch_size)
     device = model.device
@@ -183,8 +204,10 @@ def measure(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records:
 
 def table(results: list[Result], params: int, peak_flops: float | None) -> str:
     lines = [
-        ("| setting | batch | samples | seconds | samples/s | generated tok/s | new tokens/sample | "
-         "prompt tokens/sample | peak GPU GiB | MFU | mean score |"),
+        (
+            "| setting | batch | samples | seconds | samples/s | generated tok/s | new tokens/sample | "
+            "prompt tokens/sample | peak GPU GiB | MFU | mean score |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -216,18 +239,27 @@ def verdict(results: list[Result]) -> str:
     return f"Verdict vs the {GOAL_SAMPLES_PER_S:.0f} samples/s goal: " + "; ".join(parts)
 
 
-def header(model: PreTrainedModel, device: torch.device, args: argparse.Namespace, records: int,
-           peak_flops: float | None) -> str:
-    where = (f"{torch.cuda.get_device_name(device)} ({torch.cuda.get_device_properties(device).total_memory / 2**30:.0f} GiB)"
-             if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads)")
+def header(
+    model: PreTrainedModel, device: torch.device, args: argparse.Namespace, records: int, peak_flops: float | None
+) -> str:
+    where = (
+        f"{torch.cuda.get_device_name(device)} "
+        f"({torch.cuda.get_device_properties(device).total_memory / 2**30:.0f} GiB)"
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    )
     shape = "tiny Qwen3 (2 layers, hidden 64)" if args.tiny else "Qwen3-4B shape"
-    peak = f"MFU = 2 x params x (prompt + generated tokens)/s over {peak_flops / 1e12:.0f} TFLOPS dense peak" \
-        if peak_flops else "MFU not estimated on CPU"
-    return (f"{where}; torch {torch.__version__}, transformers {transformers.__version__}; {shape}, random weights, "
-            f"{model.num_parameters():,} params, {args.dtype}, attention {model.config._attn_implementation}; "
-            f"{records} demo pool records, SmolLM2 tokenizer, 128 new tokens forced (EOS disabled); warm-up batch "
-            f"untimed, at most {args.max_seconds:.0f} s per setting; {peak}")
+    peak = (
+        f"MFU = 2 x params x (prompt + generated tokens)/s over {peak_flops / 1e12:.0f} TFLOPS dense peak"
+        if peak_flops
+        else "MFU not estimated on CPU"
+    )
+    return (
+        f"{where}; torch {torch.__version__}, transformers {transformers.__version__}; {shape}, random weights, "
+        f"{model.num_parameters():,} params, {args.dtype}, attention {model.config._attn_implementation}; "
+        f"{records} demo pool records, SmolLM2 tokenizer, 128 new tokens forced (EOS disabled); warm-up batch "
+        f"untimed, at most {args.max_seconds:.0f} s per setting; {peak}"
+    )
 
 
 def save_tokenizer(folder: Path) -> None:
@@ -241,8 +273,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--batch-sizes", default="16,32,64,128")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="timed seconds per setting, checked per batch")
-    parser.add_argument("--no-published", dest="published", action="store_false",
-                        help="skip the published-preset run at the fastest batch size")
+    parser.add_argument(
+        "--no-published",
+        dest="published",
+        action="store_false",
+        help="skip the published-preset run at the fastest batch size",
+    )
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="bfloat16")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--attn", default="sdpa", help="attn_implementation passed to from_config")
@@ -266,23 +302,39 @@ def main() -> None:
     never_stop(tokenizer, model)
     records = load_records("demo", ColumnMap(), limit=args.samples, seed=0, split="pool").table
     results = [
-        measure(model, tokenizer, records, ScoringConfig(mode="prefix", prefix_tokens=128, batch_size=b),
-                "edco prefix-128, greedy", args.max_seconds)
+        measure(
+            model,
+            tokenizer,
+            records,
+            ScoringConfig(mode="prefix", prefix_tokens=128, batch_size=b),
+            "edco prefix-128, greedy",
+            args.max_seconds,
+        )
         for b in (int(s) for s in args.batch_sizes.split(","))
     ]
     done = [r for r in results if not r.failure]
     if args.published and done:
         fastest = max(done, key=lambda r: r.samples_per_s).batch_size
-        results.append(measure(model, tokenizer, records, ScoringConfig(estimator="published", batch_size=fastest),
-                               "published preset (T 0.7, top-p 0.7, top-20)", args.max_seconds))
+        results.append(
+            measure(
+                model,
+                tokenizer,
+                records,
+                ScoringConfig(estimator="published", batch_size=fastest),
+                "published preset (T 0.7, top-p 0.7, top-20)",
+                args.max_seconds,
+            )
+        )
 
     peak_flops = args.peak_tflops * 1e12 if device.type == "cuda" else None
-    report = "\n\n".join([
-        header(model, device, args, records.num_rows, peak_flops),
-        table(results, model.num_parameters(), peak_flops),
-        verdict(results),
-        f"Whole script: {time.perf_counter() - started:.0f} s.",
-    ])
+    report = "\n\n".join(
+        [
+            header(model, device, args, records.num_rows, peak_flops),
+            table(results, model.num_parameters(), peak_flops),
+            verdict(results),
+            f"Whole script: {time.perf_counter() - started:.0f} s.",
+        ]
+    )
     print(report)
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], "gpu_scorer.md").write_text(report + "\n")

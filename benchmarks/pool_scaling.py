@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edco.config import load_config
-from edco.data import load_records
-from edco.entropy import score_table
-from edco.models import load_model, load_tokenizer
+from edco.config.schema import load_config
+from edco.datasets.readers import load_records
+from edco.models.loading import load_model, load_tokenizer
+from edco.scoring.entropy import score_table
 from edco.seeds import derive_seed, seed_everything
 
 
@@ -43,8 +43,10 @@ def main() -> None:
     slope, intercept = np.polyfit(sizes, seconds, 1)
     fitted = intercept + slope * np.asarray(sizes)
     r2 = 1 - np.sum((np.asarray(seconds) - fitted) ** 2) / np.sum((np.asarray(seconds) - np.mean(seconds)) ** 2)
-    print(f"{cfg.data.pool}, {cfg.model.name}, {cfg.scoring.mode} k={cfg.scoring.prefix_tokens}, "
-          f"batch {cfg.scoring.batch_size}\n")
+    print(
+        f"{cfg.data.pool}, {cfg.model.name}, {cfg.scoring.mode} k={cfg.scoring.prefix_tokens}, "
+        f"batch {cfg.scoring.batch_size}\n"
+    )
     print("| pool | seconds | s / sample | fitted seconds | residual |")
     print("|---|---|---|---|---|")
     for n, s, f in zip(sizes, seconds, fitted):

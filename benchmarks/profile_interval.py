@@ -4,7 +4,7 @@ Why it exists (issue 8): the curriculum's overhead is its scoring set against it
 and the overhead benchmark only says how long each stage took. This replays one interval of a
 finished run exactly as its stages compute it (the run's config and precision, the interval's
 starting model; the whole pool through the run's signal, then the interval's selection
-through `train_interval`) under `torch.profiler`, and sorts the self time of every operator
+through `train`) under `torch.profiler`, and sorts the self time of every operator
 into kinds of work: matrix multiplies, attention, TRL's chunked LM head and log-prob,
 casts and copies, other tensor operations, and Python (the phase's time outside any
 operator). Training is split into forward, backward and the optimizer step. Beside it, the
@@ -36,11 +36,11 @@ from typing import Any
 from torch.autograd.profiler_util import FunctionEvent
 from torch.profiler import ProfilerActivity, profile
 
-from edco.models import load_model, load_tokenizer
-from edco.selection import STRATEGIES
-from edco.signals import SIGNALS
-from edco.training import train_interval
-from storage.store import RunStore
+from edco.models.loading import load_model, load_tokenizer
+from edco.scoring.signals import SIGNALS
+from edco.selection.strategies import STRATEGIES
+from edco.storage.store import RunStore
+from edco.training.trainers import train
 
 KINDS = ("matrix multiplies", "attention", "LM head + log-prob (TRL)", "casts and copies", "other tensor ops", "Python")
 MATMUL = {"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear"}
@@ -112,9 +112,15 @@ def replay(store: RunStore, interval: int) -> dict[str, dict[str, Any]]:
     phases = {"scoring": {"seconds": wall, "tokens": tokens, "flops": 2 * body * tokens, "kinds": kinds, "ops": ops}}
     model = load_model(cfg.model, store.model_checkpoint(interval), training=True)
     records = store.selected_records(interval)
-    wall, stats, kinds, ops = profiled(lambda: train_interval(model, tokenizer, records, cfg, interval))
+    wall, stats, kinds, ops = profiled(lambda: train(model, tokenizer, records, cfg, interval))
     tokens = int(stats.summary["train_tokens"])
-    phases["training"] = {"seconds": wall, "tokens": tokens, "flops": 6 * (body + head) * tokens, "kinds": kinds, "ops": ops}
+    phases["training"] = {
+        "seconds": wall,
+        "tokens": tokens,
+        "flops": 6 * (body + head) * tokens,
+        "kinds": kinds,
+        "ops": ops,
+    }
     return phases
 
 
@@ -124,18 +130,24 @@ def print_tables(store: RunStore, interval: int, phases: dict[str, dict[str, Any
         "scoring": metrics["score_seconds"] - metrics.get("score_model_io_seconds", 0.0),
         "training": store.training_seconds(interval),
     }
-    print(f"{store.name}, interval {interval}: model.dtype {cfg.model.dtype}, train_dtype {cfg.model.train_dtype}; "
-          "share of each phase's seconds by the profiler's operator self time\n")
+    print(
+        f"{store.name}, interval {interval}: model.dtype {cfg.model.dtype}, train_dtype {cfg.model.train_dtype}; "
+        "share of each phase's seconds by the profiler's operator self time\n"
+    )
     print("| phase | part | seconds (the run's stage) | tokens | model TFLOP | GFLOP/s | " + " | ".join(KINDS) + " |")
     print("|---|---|---|---|---|---|" + "---|" * len(KINDS))
     for name, phase in phases.items():
         kinds, total = phase["kinds"], phase["seconds"]
         parts = sorted({part for part, _ in kinds}, key=lambda p: -sum(v for (q, _), v in kinds.items() if q == p))
         for part in [None, *parts] if len(parts) > 1 else [None]:
-            shares = [sum(v for (q, k), v in kinds.items() if k == kind and part in (None, q)) / total for kind in KINDS]
+            shares = [
+                sum(v for (q, k), v in kinds.items() if k == kind and part in (None, q)) / total for kind in KINDS
+            ]
             if part is None:
-                head = (f"| {name} | all | {total:.1f} ({recorded[name]:.1f}) | {phase['tokens']:,} | "
-                        f"{phase['flops'] / 1e12:.1f} | {phase['flops'] / total / 1e9:.0f} |")
+                head = (
+                    f"| {name} | all | {total:.1f} ({recorded[name]:.1f}) | {phase['tokens']:,} | "
+                    f"{phase['flops'] / 1e12:.1f} | {phase['flops'] / total / 1e9:.0f} |"
+                )
             else:
                 head = f"| | {part} | {sum(shares) * total:.1f} | | | |"
             print(head + " ".join(f" {s:.0%} |" for s in shares))

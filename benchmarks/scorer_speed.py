@@ -1,6 +1,6 @@
 """Scorer speed guard: entropy scoring against a plain forward of the same prompts.
 
-What it answers: how close does `edco.entropy.score_table` (generate with output_logits on
+What it answers: how close does `edco.scoring.entropy.score_table` (generate with output_logits on
 left-padded length batches) come to the cheapest pass that could score a prompt at
 all, a batched forward of the same prompts that computes only the last position's logits
 (`logits_to_keep=1`, no KV cache kept)? Variants: prefix k = 1, prefix k = 4, and full mode
@@ -15,8 +15,9 @@ same host-side work as `score_table` (render the chat prompts, tokenize to sort 
 tokenize each left-padded batch). Tokens/s counts real (non-pad) prompt tokens, plus, for
 the scorer, the generated tokens it scores (up to and including EOS, as `model_tokens`).
 
-Also reported: the padding share of the scorer's length batches (`edco.batching`; and of a
-plain sort cut every `--batch`, and of the record order, to show what each saves), peak RSS, the machine's measured fp32 matmul GFLOP/s (best 2048^3
+Also reported: the padding share of the scorer's length batches (`edco.scoring.batching`; and of a
+plain sort cut every `--batch`, and of the record order, to show what each saves), peak RSS,
+the machine's measured fp32 matmul GFLOP/s (best 2048^3
 torch.matmul, interleaved with the variants), and the model FLOP utilisation implied by it.
 Prints one Markdown table, notes, and a verdict per target.
 
@@ -37,12 +38,12 @@ import pyarrow as pa
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from edco.batching import length_batches
-from edco.config import ColumnMap, ModelConfig, ScoringConfig
-from edco.data import load_records
-from edco.entropy import score_table
-from edco.models import load_model, load_tokenizer
-from edco.prompts import chat_prompts
+from edco.config.schema import ColumnMap, ModelConfig, ScoringConfig
+from edco.data.prompts import chat_prompts
+from edco.datasets.readers import load_records
+from edco.models.loading import load_model, load_tokenizer
+from edco.scoring.batching import length_batches
+from edco.scoring.entropy import score_table
 
 PLAIN = "plain forward (last position's logits)"
 TARGETS = {"prefix k=1": 0.95, "prefix k=4": 0.85}  # least tokens/s ratio against PLAIN
@@ -125,9 +126,11 @@ def print_padding(pools: str, batch: int) -> None:
         lengths = prompt_lengths(tokenizer, chat_prompts(tokenizer, records, "quick"))
         chunks = [list(range(i, min(i + batch, len(lengths)))) for i in range(0, len(lengths), batch)]
         batches = length_batches(lengths, batch)
-        print(f"| {source} | {len(lengths)} | {sum(lengths) / len(lengths):.0f} | {padding_share(lengths, chunks):.2%} "
-              f"| {padding_share(lengths, length_batches(lengths, batch, max_padding=1.0)):.2%} "
-              f"| {padding_share(lengths, batches):.2%} | {len(batches)} |")
+        print(
+            f"| {source} | {len(lengths)} | {sum(lengths) / len(lengths):.0f} | {padding_share(lengths, chunks):.2%} "
+            f"| {padding_share(lengths, length_batches(lengths, batch, max_padding=1.0)):.2%} "
+            f"| {padding_share(lengths, batches):.2%} | {len(batches)} |"
+        )
 
 
 def main() -> None:
@@ -135,8 +138,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=96)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--padding-only", metavar="SOURCE:N,...",
-                        help="Only print the padding share of these pools (tokenization, no model), e.g. demo:96,demo:2000")
+    parser.add_argument(
+        "--padding-only",
+        metavar="SOURCE:N,...",
+        help="Only print the padding share of these pools (tokenization, no model), e.g. demo:96,demo:2000",
+    )
     args = parser.parse_args()
     if args.padding_only:
         print_padding(args.padding_only, args.batch)
@@ -183,34 +189,46 @@ def main() -> None:
     ratio = {name: r / rate[PLAIN] for name, r in rate.items()}
 
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-    print(f"{cfg.name} {dtype} on {model.device} ({torch.get_num_threads()} threads), {len(records)} demo samples, "
-          f"{sum(lengths)} real prompt tokens (mean {sum(lengths) / len(lengths):.0f}), batches of {args.batch} "
-          f"sorted by length, left-padded; best of {args.repeats} interleaved repeats, model load not timed\n")
+    print(
+        f"{cfg.name} {dtype} on {model.device} ({torch.get_num_threads()} threads), {len(records)} demo samples, "
+        f"{sum(lengths)} real prompt tokens (mean {sum(lengths) / len(lengths):.0f}), batches of {args.batch} "
+        f"sorted by length, left-padded; best of {args.repeats} interleaved repeats, model load not timed\n"
+    )
     print("| variant | seconds | samples/s | tokens/s | vs plain forward | MFU |")
     print("|---|---|---|---|---|---|")
     for name, seconds in best.items():
         mfu = 2 * n_body * rate[name] / (gflops * 1e9)
-        print(f"| {name} | {seconds:.2f} | {len(records) / seconds:.1f} | {rate[name]:.0f} | {ratio[name]:.2f}x "
-              f"| {mfu:.1%} |")
+        print(
+            f"| {name} | {seconds:.2f} | {len(records) / seconds:.1f} | {rate[name]:.0f} | {ratio[name]:.2f}x "
+            f"| {mfu:.1%} |"
+        )
     print()
     print("- All variants score the same prompts: full mode is run with prompt=quick (its default is 'reasoning').")
-    print("- tokens/s = (real prompt tokens + generated tokens scored, up to and including EOS) / seconds; the plain "
-          "forward counts prompt tokens only. Steps a batch spends on rows that already ended are not counted.")
-    print(f"- padding share (pad / (pad + real) prompt tokens): {pad_sorted:.2%} in the scorer's {len(batches)} "
-          f"length batches (edco.batching), {pad_sort_only:.2%} sorted and cut every {args.batch}, "
-          f"{pad_unsorted:.2%} in record order")
+    print(
+        "- tokens/s = (real prompt tokens + generated tokens scored, up to and including EOS) / seconds; the plain "
+        "forward counts prompt tokens only. Steps a batch spends on rows that already ended are not counted."
+    )
+    print(
+        f"- padding share (pad / (pad + real) prompt tokens): {pad_sorted:.2%} in the scorer's {len(batches)} "
+        f"length batches (edco.scoring.batching), {pad_sort_only:.2%} sorted and cut every {args.batch}, "
+        f"{pad_unsorted:.2%} in record order"
+    )
     print(f"- peak RSS after all variants: {rss:.0f} MiB")
     print(f"- fp32 matmul: {gflops:.1f} GFLOP/s (best {MATMUL_N}^3 torch.matmul, 2 n^3 flops)")
-    print(f"- MFU = 2 N tokens/s / matmul FLOP/s with N = {n_body / 1e6:.1f}M non-embedding parameters (total "
-          f"{n_total / 1e6:.1f}M with the tied embedding/LM head). 2 N is the usual forward approximation: it leaves "
-          f"out attention over the context and the LM head, which decoding streams for every generated token "
-          f"({(n_total - n_body) / 1e6:.1f}M more parameters), so it understates the generating variants most.")
+    print(
+        f"- MFU = 2 N tokens/s / matmul FLOP/s with N = {n_body / 1e6:.1f}M non-embedding parameters (total "
+        f"{n_total / 1e6:.1f}M with the tied embedding/LM head). 2 N is the usual forward approximation: it leaves "
+        f"out attention over the context and the LM head, which decoding streams for every generated token "
+        f"({(n_total - n_body) / 1e6:.1f}M more parameters), so it understates the generating variants most."
+    )
     print()
     for name, least in TARGETS.items():
         verdict = "met" if ratio[name] >= least else "MISSED"
         print(f"- {name}: {ratio[name]:.2f}x of the plain forward's tokens/s, target >= {least:.2f}: {verdict}")
     verdict = "met" if pad_sorted < PADDING_TARGET else "MISSED"
-    print(f"- padding: {pad_sorted:.2%} of the scorer's batches' prompt tokens, target < {PADDING_TARGET:.0%}: {verdict}")
+    print(
+        f"- padding: {pad_sorted:.2%} of the scorer's batches' prompt tokens, target < {PADDING_TARGET:.0%}: {verdict}"
+    )
 
 
 if __name__ == "__main__":

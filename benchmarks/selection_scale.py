@@ -22,10 +22,10 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
-from edco.config import SelectionConfig
-from edco.selection import SelectionInput, select
-from storage.files import write_parquet
-from storage.sql import query
+from edco.config.schema import SelectionConfig
+from edco.selection.strategies import SelectionInput, select
+from edco.storage.files import write_parquet
+from edco.storage.sql import query
 
 T = TypeVar("T")
 CATEGORIES = [f"category-{i}" for i in range(10)]
@@ -33,13 +33,15 @@ CATEGORIES = [f"category-{i}" for i in range(10)]
 
 def synthetic_scores(rows: int, interval: int) -> pa.Table:
     rng = np.random.default_rng(interval)
-    return pa.table({
-        "sample_id": pa.array([f"s{i:07d}" for i in range(rows)]),
-        "score": pa.array(rng.gamma(2.0, 0.5, rows)),
-        "n_tokens": pa.array(np.full(rows, 4, dtype=np.int32)),
-        "model_tokens": pa.array(np.full(rows, 400, dtype=np.int64)),
-        "signal": pa.array(["prefix_entropy_nats"] * rows),
-    })
+    return pa.table(
+        {
+            "sample_id": pa.array([f"s{i:07d}" for i in range(rows)]),
+            "score": pa.array(rng.gamma(2.0, 0.5, rows)),
+            "n_tokens": pa.array(np.full(rows, 4, dtype=np.int32)),
+            "model_tokens": pa.array(np.full(rows, 400, dtype=np.int64)),
+            "signal": pa.array(["prefix_entropy_nats"] * rows),
+        }
+    )
 
 
 def peak_rss_mib() -> float:
@@ -72,14 +74,26 @@ def main() -> None:
             ranked = ranked.add_column(0, "run", pa.array(["scale"] * args.rows))
             folder = root / "scale" / f"interval_{interval:03d}"
             folder.mkdir(parents=True)
-            timed("atomic Parquet write", lambda folder=folder, ranked=ranked: write_parquet(folder / "scores.parquet", ranked))
-        turnover = timed("turnover view, all intervals", lambda: query(root, "SELECT * FROM turnover ORDER BY interval"))
-        timed("per-interval aggregates (edco sql)", lambda: query(
-            root, "SELECT interval, count(*), avg(score) FILTER (WHERE selected), avg(score) FROM scores GROUP BY 1 ORDER BY 1"
-        ))
+            timed(
+                "atomic Parquet write",
+                lambda folder=folder, ranked=ranked: write_parquet(folder / "scores.parquet", ranked),
+            )
+        turnover = timed(
+            "turnover view, all intervals", lambda: query(root, "SELECT * FROM turnover ORDER BY interval")
+        )
+        timed(
+            "per-interval aggregates (edco sql)",
+            lambda: query(
+                root,
+                "SELECT interval, count(*), avg(score) FILTER (WHERE selected), avg(score) "
+                "FROM scores GROUP BY 1 ORDER BY 1",
+            ),
+        )
     assert turnover.num_rows == args.intervals
-    print(f"{args.rows:,} samples per interval, {args.intervals} intervals, N = {n:,} selected; "
-          f"peak RSS {peak_rss_mib():.0f} MiB\n")
+    print(
+        f"{args.rows:,} samples per interval, {args.intervals} intervals, N = {n:,} selected; "
+        f"peak RSS {peak_rss_mib():.0f} MiB\n"
+    )
     print("| step | runs | mean s | max s |")
     print("|---|---|---|---|")
     for name, values in timings.items():

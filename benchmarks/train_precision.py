@@ -13,7 +13,8 @@ diagnostics, as in the stage's training seconds.
 
 Prints Markdown.
 
-    .venv/bin/python -m benchmarks.train_precision runs/compare-demo-random-s0 [--interval 0] [--order mixed,float32,mixed]
+    .venv/bin/python -m benchmarks.train_precision runs/compare-demo-random-s0 \
+        [--interval 0] [--order mixed,float32,mixed]
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import argparse
 import time
 from pathlib import Path
 
-from edco.config import ModelConfig
-from edco.models import load_model, load_tokenizer
-from edco.training import train_interval
-from storage.store import RunStore
+from edco.config.schema import ModelConfig
+from edco.models.loading import load_model, load_tokenizer
+from edco.storage.store import RunStore
+from edco.training.trainers import train
 
 PRECISIONS = {
     "float32": {"dtype": "float32", "train_dtype": "auto"},
@@ -40,7 +41,7 @@ def replay(store: RunStore, interval: int, model_cfg: ModelConfig) -> tuple[floa
     tokenizer = load_tokenizer(model_cfg)
     records = store.selected_records(interval)
     start = time.perf_counter()
-    stats = train_interval(model, tokenizer, records, cfg, interval)
+    stats = train(model, tokenizer, records, cfg, interval)
     return time.perf_counter() - start, stats.summary["train_loss"]
 
 
@@ -54,9 +55,11 @@ def main() -> None:
     store = RunStore(args.run_dir)
     cfg, stats = store.config(), store.train_stats(args.interval)
     recorded = store.training_seconds(args.interval)
-    print(f"{store.name}, interval {args.interval}: {store.selected_records(args.interval).num_rows} records, "
-          f"{stats['summary']['train_tokens']:.0f} training tokens, "
-          f"run made with model.dtype {cfg.model.dtype}, train_dtype {cfg.model.train_dtype}\n")
+    print(
+        f"{store.name}, interval {args.interval}: {store.selected_records(args.interval).num_rows} records, "
+        f"{stats['summary']['train_tokens']:.0f} training tokens, "
+        f"run made with model.dtype {cfg.model.dtype}, train_dtype {cfg.model.train_dtype}\n"
+    )
     print("| training | seconds | train loss |")
     print("|---|---|---|")
     print(f"| the stage, in the run | {recorded:.1f} | {stats['summary']['train_loss']:.6f} |")

@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 import torch
 
-from edco.config import ColumnMap, GrpoConfig, ModelConfig, TrainingConfig
-from edco.data import load_records
-from edco.models import load_model, load_tokenizer
-from edco.training import sft_dataset, train_grpo, train_sft
+from edco.config.schema import ColumnMap, GrpoConfig, ModelConfig, TrainingConfig
+from edco.datasets.readers import load_records
+from edco.models.loading import load_model, load_tokenizer
+from edco.training.trainers import sft_dataset, train_grpo, train_sft
 
 
 def right_padded(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
@@ -78,12 +78,14 @@ def main() -> None:
     results = {
         "plain forward + backward": timed(cfg, lambda m: plain_loop(m, batches, step=False), args.repeats),
         "plain forward + backward + AdamW": timed(cfg, lambda m: plain_loop(m, batches, step=True), args.repeats),
-        "TRL SFTTrainer (edco.training.train_sft)": timed(
+        "TRL SFTTrainer (edco.training.trainers.train_sft)": timed(
             cfg, lambda m: train_sft(m, tokenizer, records, sft_cfg, seed=0), args.repeats
         ),
     }
-    print(f"SmolLM2-135M fp32 on {torch.get_num_threads()} CPU threads, {len(records)} demo samples "
-          f"in {len(batches)} batches of {args.batch}, {tokens} tokens; best of {args.repeats}, model load not timed\n")
+    print(
+        f"SmolLM2-135M fp32 on {torch.get_num_threads()} CPU threads, {len(records)} demo samples "
+        f"in {len(batches)} batches of {args.batch}, {tokens} tokens; best of {args.repeats}, model load not timed\n"
+    )
     print("| training path | seconds | tokens/s | vs plain fwd+bwd |")
     print("|---|---|---|---|")
     floor = results["plain forward + backward"]
@@ -97,8 +99,10 @@ def main() -> None:
     seconds = time.perf_counter() - start
     print("\n| GRPO (TRL GRPOTrainer) | iterations | seconds | seconds per iteration | completion tokens (mean) |")
     print("|---|---|---|---|---|")
-    print(f"| 2 prompts x 4 completions, <= 16 new tokens | {stats.steps} | {seconds:.1f} | {seconds / stats.steps:.1f} "
-          f"| {stats.summary['completion_length']:.1f} |")
+    print(
+        f"| 2 prompts x 4 completions, <= 16 new tokens | {stats.steps} | {seconds:.1f} | {seconds / stats.steps:.1f} "
+        f"| {stats.summary['completion_length']:.1f} |"
+    )
 
 
 if __name__ == "__main__":

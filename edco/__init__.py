@@ -1,6 +1,6 @@
 """EDCO core: entropy scoring, selection, training and evaluation, free of orchestration.
 
-Importing `edco` pulls in neither Prefect nor MLflow; `edco.cli` is the one module that
+Importing `edco` pulls in neither Prefect nor MLflow; `edco.cli.app` is the one module that
 sits on top of flows/, tasks/ and storage/.
 """
 

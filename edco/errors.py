@@ -33,7 +33,7 @@ class DataError(EdcoError):
 
     hint = "fix the rows named above, or set data.skip_invalid: true to quarantine them"
 
-    def __init__(self, message: str, problems: list["RowProblem"] | None = None, *, hint: str = "") -> None:
+    def __init__(self, message: str, problems: list[RowProblem] | None = None, *, hint: str = "") -> None:
         super().__init__(message, hint=hint)
         self.problems = problems or []
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from edco import compare
-from edco.config import EdcoConfig, flatten
-from flows.curriculum import create_or_check, curriculum
-from storage.files import atomic_write, write_json
-from storage.lock import RunLock
-from tracking.mlflow_runs import MlflowComparison
+from edco.config.schema import EdcoConfig, flatten
+from edco.flows.curriculum import create_or_check, curriculum
+from edco.reporting import comparison
+from edco.storage.files import atomic_write, write_json
+from edco.storage.lock import RunLock
+from edco.tracking.mlflow_runs import MlflowComparison
 
 REPORT = ("comparison.md", "comparison.csv", "accuracy.png")
 
@@ -32,9 +32,11 @@ def compare_strategies(base: EdcoConfig, strategies: list[str], seeds: list[int]
     """Run (or resume, or reuse) every member, then summarise; returns the report folder."""
     logger = get_run_logger()
     folder = comparison_dir(base)
-    members = compare.members(base, strategies, seeds)
+    members = comparison.members(base, strategies, seeds)
     tracker = MlflowComparison(base, base.run_name)
-    parent = tracker.start({"strategies": ",".join(strategies), "seeds": ",".join(map(str, seeds)), **flatten(base.identity())})
+    parent = tracker.start(
+        {"strategies": ",".join(strategies), "seeds": ",".join(map(str, seeds)), **flatten(base.identity())}
+    )
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     try:
         for i, member in enumerate(members, 1):
@@ -46,19 +48,21 @@ def compare_strategies(base: EdcoConfig, strategies: list[str], seeds: list[int]
     except Exception:
         tracker.fail(parent)
         raise
-    rows = compare.summarize(runs)
+    rows = comparison.summarize(runs)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "comparison.json", {"strategies": strategies, "seeds": seeds,
-                                             "members": [m.cfg.run_name for m in members], "rows": rows})
-    atomic_write(folder / "comparison.md", lambda tmp: tmp.write_text(compare.to_markdown(rows)))
-    atomic_write(folder / "comparison.csv", lambda tmp: tmp.write_text(compare.to_csv(rows)))
-    atomic_write(folder / "accuracy.png", lambda tmp: compare.plot(runs, tmp))
+    write_json(
+        folder / "comparison.json",
+        {"strategies": strategies, "seeds": seeds, "members": [m.cfg.run_name for m in members], "rows": rows},
+    )
+    atomic_write(folder / "comparison.md", lambda tmp: tmp.write_text(comparison.to_markdown(rows)))
+    atomic_write(folder / "comparison.csv", lambda tmp: tmp.write_text(comparison.to_csv(rows)))
+    atomic_write(folder / "accuracy.png", lambda tmp: comparison.plot(runs, tmp))
     tracker.finish(parent, [folder / name for name in REPORT])
     return str(folder)
 
 
 def run_comparison(base: EdcoConfig, strategies: list[str], seeds: list[int], force: bool = False) -> Path:
     """The whole comparison under its own lock, so two `edco compare` of one config never interleave."""
-    compare.members(base, strategies, seeds)  # an unknown strategy fails here, before Prefect starts
+    comparison.members(base, strategies, seeds)  # an unknown strategy fails here, before Prefect starts
     with RunLock(comparison_dir(base)):
         return Path(compare_strategies(base, strategies, seeds, force))

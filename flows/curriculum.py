@@ -12,21 +12,22 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from edco.config import EdcoConfig, config_diff, load_config
-from edco.data import check_disjoint, load_records
+from edco.config.schema import EdcoConfig, config_diff, load_config
+from edco.data.prompts import check_lengths
+from edco.data.records import check_disjoint
+from edco.datasets.readers import load_records
 from edco.errors import ConfigError
-from edco.faults import fault_point
-from edco.models import load_tokenizer
-from edco.prompts import check_lengths
-from edco.selection import interval_top_n
-from flows.resume import resume_point
-from storage.lock import RunLock
-from storage.store import RunStore, default_root
-from tasks.evaluate import evaluate
-from tasks.fine_tune_interval import fine_tune_interval
-from tasks.score_pool import score_pool
-from tasks.select_top_n import select_top_n
-from tasks.track import track_failure, track_finish, track_interval, track_run
+from edco.faultpoints import fault_point
+from edco.flows.resume import resume_point
+from edco.models.loading import load_tokenizer
+from edco.selection.strategies import interval_top_n
+from edco.storage.lock import RunLock
+from edco.storage.store import RunStore, default_root
+from edco.tasks.evaluate import evaluate
+from edco.tasks.score import score
+from edco.tasks.select import select
+from edco.tasks.track import track_failure, track_finish, track_interval, track_run
+from edco.tasks.train import train
 
 
 @flow(name="edco-curriculum")
@@ -49,7 +50,9 @@ def curriculum(run_dir: str, parent_run_id: str | None = None) -> list[dict[str,
     except Exception:
         track_failure(run_dir)
         raise
-    prune_checkpoints(store, store.config().storage.keep_checkpoints, intervals - 1)  # if a crash came before the last prune
+    prune_checkpoints(
+        store, store.config().storage.keep_checkpoints, intervals - 1
+    )  # if a crash came before the last prune
     track_finish(run_dir, intervals - 1)
     return [store.metrics(i) for i in range(intervals)]
 
@@ -57,9 +60,9 @@ def curriculum(run_dir: str, parent_run_id: str | None = None) -> list[dict[str,
 def run_interval(store: RunStore, interval: int) -> None:
     """The four stages, the seal that commits them, checkpoint pruning, and the interval's MLflow step."""
     run_dir = str(store.run_dir)
-    score_pool(run_dir, interval)
-    select_top_n(run_dir, interval)
-    fine_tune_interval(run_dir, interval)
+    score(run_dir, interval)
+    select(run_dir, interval)
+    train(run_dir, interval)
     evaluate(run_dir, interval)
     store.seal(interval)
     fault_point(f"seal.end@{interval}")
@@ -67,7 +70,10 @@ def run_interval(store: RunStore, interval: int) -> None:
     metrics = store.metrics(interval)
     if "accuracy" in metrics:
         get_run_logger().info(
-            "interval %d: accuracy %.4f (base %.4f), answers %s", interval, metrics["accuracy"], metrics["base_accuracy"],
+            "interval %d: accuracy %.4f (base %.4f), answers %s",
+            interval,
+            metrics["accuracy"],
+            metrics["base_accuracy"],
             metrics["predicted_letters"],
         )
     else:
@@ -107,8 +113,22 @@ def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:
         if diff:
             store.replace_config(cfg)
         return store
-    pool = load_records(cfg.data.pool, cfg.data.columns, limit=cfg.data.limit, seed=cfg.data.seed, split="pool", skip_invalid=cfg.data.skip_invalid)
-    eval_set = load_records(cfg.data.eval, cfg.data.columns, limit=cfg.data.eval_limit, seed=cfg.data.seed, split="eval", skip_invalid=cfg.data.skip_invalid)
+    pool = load_records(
+        cfg.data.pool,
+        cfg.data.columns,
+        limit=cfg.data.limit,
+        seed=cfg.data.seed,
+        split="pool",
+        skip_invalid=cfg.data.skip_invalid,
+    )
+    eval_set = load_records(
+        cfg.data.eval,
+        cfg.data.columns,
+        limit=cfg.data.eval_limit,
+        seed=cfg.data.seed,
+        split="eval",
+        skip_invalid=cfg.data.skip_invalid,
+    )
     check_disjoint(pool.table, eval_set.table)
     interval_top_n(cfg, len(pool.table))  # refuses a top_n larger than the pool before anything is written
     tokenizer = load_tokenizer(cfg.model)

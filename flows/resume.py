@@ -9,7 +9,7 @@ the latest interval whose starting checkpoint still exists.
 
 from __future__ import annotations
 
-from storage.store import NOT_FINISHED, RunStore
+from edco.storage.store import NOT_FINISHED, RunStore
 
 
 def resume_point(store: RunStore, intervals: int) -> tuple[int, list[str]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.lock import is_running
-from storage.store import MANIFEST, RunStore
+from edco.storage.lock import is_running
+from edco.storage.store import MANIFEST, RunStore
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,12 @@ def _entry(store: RunStore) -> RunEntry:
     accuracies = store.accuracies(finished).values()
     status = "running" if is_running(store.run_dir) else "finished" if len(finished) == intervals else "stopped"
     return RunEntry(
-        run=store.name, status=status, finished=len(finished), intervals=intervals,
+        run=store.name,
+        status=status,
+        finished=len(finished),
+        intervals=intervals,
         best_accuracy=max(accuracies) if accuracies else None,
         base_accuracy=store.metrics(finished[0]).get("base_accuracy") if finished else None,
-        strategy=cfg.selection.strategy, method=cfg.training.method,
+        strategy=cfg.selection.strategy,
+        method=cfg.training.method,
     )

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from edco.faults import fault_point
+from edco.faultpoints import fault_point
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], fault: str = "") -> Path:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edco import plots
 from edco.errors import StoreError
-from edco.report import TOP_SAMPLES, render_report
-from storage.files import atomic_write
-from storage.sql import query
-from storage.store import RunStore
+from edco.reporting import plots
+from edco.reporting.html import TOP_SAMPLES, render_report
+from edco.storage.files import atomic_write
+from edco.storage.sql import query
+from edco.storage.store import RunStore
 
 INTERVAL_PLOTS = ("signal_histogram.png", "accuracy_signal.png", "turnover.png")
 
@@ -51,7 +51,8 @@ def interval_plots(store: RunStore, interval: int) -> list[Path]:
     metrics = [m for m in _rows(store, "metrics") if m["interval"] <= interval]
     turnover = [t for t in _rows(store, "turnover") if t["interval"] <= interval]
     scores = query(
-        store.run_dir.parent, "SELECT interval, score, signal, selected FROM scores WHERE run = ? AND interval = ?",
+        store.run_dir.parent,
+        "SELECT interval, score, signal, selected FROM scores WHERE run = ? AND interval = ?",
         [store.name, interval],
     )
     folder = store.run_dir / "report" / store.interval_dir(interval).name
@@ -79,4 +80,6 @@ def top_samples(store: RunStore, interval: int) -> list[dict[str, Any]]:
 
 
 def _rows(store: RunStore, view: str) -> list[dict[str, Any]]:
-    return query(store.run_dir.parent, f"SELECT * FROM {view} WHERE run = ? ORDER BY interval", [store.name]).to_pylist()
+    return query(
+        store.run_dir.parent, f"SELECT * FROM {view} WHERE run = ? ORDER BY interval", [store.name]
+    ).to_pylist()

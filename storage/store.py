@@ -41,10 +41,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from safetensors import safe_open
 
-from edco.config import EdcoConfig, load_config
+from edco.config.schema import EdcoConfig, load_config
 from edco.errors import StoreError
-from edco.faults import fault_point
-from storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
+from edco.faultpoints import fault_point
+from edco.storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
 
 NO_RUN_HINT = "list the store's runs with: edco runs --root STORE (the default store is $EDCO_ROOT, else ./runs)"
 
@@ -100,10 +100,12 @@ class RunStore:
         self.run_dir = Path(run_dir)
 
     @classmethod
-    def open(cls, root: Path, run_name: str) -> "RunStore":
+    def open(cls, root: Path, run_name: str) -> RunStore:
         store = cls(Path(root) / run_name)
         if not (store.run_dir / "run.json").exists():
-            raise StoreError(f"no run '{run_name}' in store {root} (missing {store.run_dir / 'run.json'})", hint=NO_RUN_HINT)
+            raise StoreError(
+                f"no run '{run_name}' in store {root} (missing {store.run_dir / 'run.json'})", hint=NO_RUN_HINT
+            )
         return store
 
     # -- run level -------------------------------------------------------------------
@@ -181,7 +183,9 @@ class RunStore:
         for name, digest in self.info()["files"].items():
             path = self.run_dir / name
             if not path.exists() or sha256(path) != digest:
-                raise StoreError(f"{path}: missing or corrupted (checksum differs from run.json); the run cannot resume")
+                raise StoreError(
+                    f"{path}: missing or corrupted (checksum differs from run.json); the run cannot resume"
+                )
 
     def pool(self) -> pa.Table:
         return pq.read_table(self.run_dir / "pool.parquet")
@@ -232,7 +236,9 @@ class RunStore:
 
     def write_selection_state(self, interval: int, state: dict[str, Any]) -> Path:
         self.prepare_interval(interval)
-        return write_json(self.interval_dir(interval) / STAGE_OUTPUTS["select"][0].name, state, fault=f"state.write@{interval}")
+        return write_json(
+            self.interval_dir(interval) / STAGE_OUTPUTS["select"][0].name, state, fault=f"state.write@{interval}"
+        )
 
     def selection_state(self, interval: int) -> dict[str, Any]:
         """What a stateful strategy (SEC's bandit) carried out of an interval; {} for the others."""
@@ -259,14 +265,20 @@ class RunStore:
         """The train stage's seconds less its model I/O and gradient diagnostics: what training
         the selection itself cost, the base every overhead is measured against."""
         stats = self.train_stats(interval)
-        return stats["seconds"] - stats.get("model_io_seconds", 0.0) - stats.get("diagnostics", {}).get("diagnostics_seconds", 0.0)
+        return (
+            stats["seconds"]
+            - stats.get("model_io_seconds", 0.0)
+            - stats.get("diagnostics", {}).get("diagnostics_seconds", 0.0)
+        )
 
     def stage_timing(self, interval: int, stage: str) -> dict[str, float]:
         """The stage's seconds and model I/O seconds (the latter absent from outputs written before it was kept)."""
         path = self.stage_path(interval, stage)
         if path.suffix == ".parquet":
             metadata = pq.read_schema(path).metadata
-            found = {key.decode().removeprefix("edco."): value for key, value in metadata.items() if key.startswith(b"edco.")}
+            found = {
+                key.decode().removeprefix("edco."): value for key, value in metadata.items() if key.startswith(b"edco.")
+            }
         else:
             found = _read_json(path)
         return {key: float(found[key]) for key in ("seconds", "model_io_seconds") if key in found}
@@ -360,8 +372,15 @@ class RunStore:
     def log_stage(self, interval: int, stage: str, event: str, seconds: float = 0.0) -> None:
         """Append-only audit trail (one small O_APPEND write per line is atomic on POSIX)."""
         line = json.dumps(
-            {"interval": interval, "stage": stage, "event": event, "seconds": round(seconds, 3),
-             "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+            {
+                "interval": interval,
+                "stage": stage,
+                "event": event,
+                "seconds": round(seconds, 3),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "time": time.time(),
+            }
         )
         with open(self.run_dir / "stages.jsonl", "a") as fh:
             fh.write(line + "\n")
@@ -380,7 +399,10 @@ def ensure_writable(root: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise StoreError(f"storage root {root} is not writable ({exc.strerror})", hint="set storage.root or --root to a writable folder") from None
+        raise StoreError(
+            f"storage root {root} is not writable ({exc.strerror})",
+            hint="set storage.root or --root to a writable folder",
+        ) from None
 
 
 def _files(path: Path) -> list[Path]:

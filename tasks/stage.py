@@ -17,11 +17,11 @@ from pathlib import Path
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
-from edco.config import EdcoConfig
+from edco.config.schema import EdcoConfig
 from edco.errors import EdcoError
-from edco.faults import fault_point
+from edco.faultpoints import fault_point
 from edco.seeds import derive_seed, seed_everything
-from storage.store import RunStore
+from edco.storage.store import RunStore
 
 StageBody = Callable[[RunStore, EdcoConfig, int, "StageClock"], Path]
 """(store, config, interval, clock) -> the written output."""

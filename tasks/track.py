@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prefect import task
 
-from storage.store import RunStore
-from tasks.stage import RETRIES
-from tracking.mlflow_runs import MlflowTracker
+from edco.storage.store import RunStore
+from edco.tasks.stage import RETRIES
+from edco.tracking.mlflow_runs import MlflowTracker
 
 
 @task(name="track-run", **RETRIES)

@@ -13,9 +13,9 @@ import json
 import os
 import sys
 
-import edco.cli
-import flows.curriculum  # noqa: F401 - imported for the children
-import tracking.mlflow_runs  # noqa: F401
+import edco.cli.app
+import edco.flows.curriculum  # noqa: F401 - imported for the children
+import edco.tracking.mlflow_runs  # noqa: F401
 
 
 def serve() -> None:
@@ -30,7 +30,7 @@ def serve() -> None:
             os.environ.update(request.get("env", {}))
             code = 1
             try:
-                code = edco.cli.main(request["argv"])
+                code = edco.cli.app.main(request["argv"])
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from edco.config import parse_config
+from edco.config.schema import parse_config
 from edco.errors import ConfigError, DataError, ModelError, QueryError, StoreError
-from flows.curriculum import create_or_check
-from storage.sql import query
-from tests.conftest import tiny_config
+from edco.flows.curriculum import create_or_check
+from edco.storage.sql import query
+from tests.helpers import tiny_config
 
 GOOD = {"id": "x1", "question": "Fan tray 2 failed.", "choices": ["fan failure", "link down"], "answer": 0}
 
@@ -26,7 +26,9 @@ def jsonl(path: Path, rows: list) -> str:
 def with_pool(rows: list, **overrides) -> Callable[[Path, Path], dict]:
     def build(tmp: Path, model: Path) -> dict:
         pool = jsonl(tmp / "pool.jsonl", rows)
-        evals = jsonl(tmp / "eval.jsonl", [{**GOOD, "id": f"e{i}", "question": f"Held-out question {i}?"} for i in (1, 2)])
+        evals = jsonl(
+            tmp / "eval.jsonl", [{**GOOD, "id": f"e{i}", "question": f"Held-out question {i}?"} for i in (1, 2)]
+        )
         defaults = {"selection.top_n": 1, "model.max_length": 256}
         cfg = tiny_config(model, tmp / "store", **{**defaults, **overrides})
         cfg["data"] = {"pool": pool, "eval": evals}
@@ -46,23 +48,54 @@ def good_rows(n: int = 3) -> list[dict]:
 
 CASES = {
     "malformed JSON line": (with_pool([*good_rows(), '{"id": "p9", "question": ']), DataError, ["pool.jsonl", "row 4"]),
-    "missing field": (with_pool([*good_rows(), row(id="p9", answer=...)]), DataError, ["pool.jsonl", "row 4", "'answer'", "missing"]),
-    "wrong type": (with_pool([row(id="p9", question=42), *good_rows()]), DataError, ["pool.jsonl", "row 1", "'question'"]),
+    "missing field": (
+        with_pool([*good_rows(), row(id="p9", answer=...)]),
+        DataError,
+        ["pool.jsonl", "row 4", "'answer'", "missing"],
+    ),
+    "wrong type": (
+        with_pool([row(id="p9", question=42), *good_rows()]),
+        DataError,
+        ["pool.jsonl", "row 1", "'question'"],
+    ),
     "answer out of range": (with_pool([*good_rows(), row(id="p9", answer=5)]), DataError, ["row 4", "'answer'"]),
-    "letter beyond the choices": (with_pool([*good_rows(), row(id="p9", answer="E")]), DataError, ["row 4", "'answer'"]),
-    "fewer than 2 choices": (with_pool([*good_rows(), row(id="p9", choices=["only"])]), DataError, ["row 4", "'choices'"]),
+    "letter beyond the choices": (
+        with_pool([*good_rows(), row(id="p9", answer="E")]),
+        DataError,
+        ["row 4", "'answer'"],
+    ),
+    "fewer than 2 choices": (
+        with_pool([*good_rows(), row(id="p9", choices=["only"])]),
+        DataError,
+        ["row 4", "'choices'"],
+    ),
     "duplicate ids": (with_pool([*good_rows(), row(id="p1")]), DataError, ["row 4", "'id'", "row 2"]),
     "empty question": (with_pool([*good_rows(), row(id="p9", question="  ")]), DataError, ["row 4", "'question'"]),
     "empty pool": (with_pool([]), DataError, ["pool.jsonl", "no records"]),
     "question longer than the context": (
-        with_pool([*good_rows(), row(id="p9", question="word " * 400)]), DataError,
+        with_pool([*good_rows(), row(id="p9", question="word " * 400)]),
+        DataError,
         ["pool.jsonl", "row 4", "'question'", "model.max_length 256"],
     ),
-    "top_n larger than the pool": (with_pool(good_rows(), **{"selection.top_n": 9}), ConfigError, ["'selection.top_n'", "larger than the pool"]),
-    "unknown model name": (with_pool(good_rows(), **{"model.name": "no-such-model"}), ModelError, ["unknown model name 'no-such-model'"]),
-    "pool and eval share ids": (with_pool([row(id="e1"), *good_rows()]), DataError, ["eval.jsonl", "row 1", "'id'", "'e1'"]),
+    "top_n larger than the pool": (
+        with_pool(good_rows(), **{"selection.top_n": 9}),
+        ConfigError,
+        ["'selection.top_n'", "larger than the pool"],
+    ),
+    "unknown model name": (
+        with_pool(good_rows(), **{"model.name": "no-such-model"}),
+        ModelError,
+        ["unknown model name 'no-such-model'"],
+    ),
+    "pool and eval share ids": (
+        with_pool([row(id="e1"), *good_rows()]),
+        DataError,
+        ["eval.jsonl", "row 1", "'id'", "'e1'"],
+    ),
     "pool and eval share a question": (
-        with_pool([row(id="p9", question="Held-out question 2?"), *good_rows()]), DataError, ["eval.jsonl", "row 2", "'question'"],
+        with_pool([row(id="p9", question="Held-out question 2?"), *good_rows()]),
+        DataError,
+        ["eval.jsonl", "row 2", "'question'"],
     ),
 }
 
@@ -112,7 +145,7 @@ def test_unwritable_storage_root(tmp_path, tiny_model_dir):
 
 
 def test_unreadable_storage_root_on_resume(tmp_path, capsys):
-    from edco.cli import main
+    from edco.cli.app import main
 
     assert main(["resume", "nope", "--root", str(tmp_path / "missing")]) == 2
     assert "no run 'nope' in store" in capsys.readouterr().err

@@ -1,11 +1,11 @@
-"""Length batches with a padding budget (edco.batching)."""
+"""Length batches with a padding budget (edco.scoring.batching)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edco.batching import length_batches
+from edco.scoring.batching import length_batches
 
 
 def padding(lengths: list[int], batch: list[int]) -> float:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from edco import demo
-from edco.cli import main
+from edco.cli.app import main
+from edco.datasets import demo
 from edco.errors import ConfigError
 
 
@@ -28,7 +28,9 @@ def test_bad_config_exits_2_with_one_line_and_a_hint(tmp_path, capsys):
 def test_an_unknown_run_exits_2_with_the_command_that_lists_runs(command, tmp_path, capsys):
     assert main([command, "ghost", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("error: no run 'ghost' in store") and err[1].startswith("hint: list the store's runs with: edco runs")
+    assert err[0].startswith("error: no run 'ghost' in store") and err[1].startswith(
+        "hint: list the store's runs with: edco runs"
+    )
 
 
 def test_debug_shows_the_exception(tmp_path):
@@ -44,23 +46,8 @@ def test_usage_errors_exit_2(capsys):
     assert "--split must be pool or eval" in capsys.readouterr().err
 
 
-def test_importing_the_core_pulls_in_no_orchestration():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, edco, edco.config, edco.data, edco.entropy, edco.selection, edco.training, "
-        "edco.evaluation, edco.models, edco.demo, edco.prompts, edco.devices, edco.embedded, edco.signals, "
-        "edco.sec, edco.rewards, edco.diagnostics, edco.compare, edco.plots, edco.report, edco.teleqna, "
-        "edco.config_docs\n"
-        "bad = [m for m in ('prefect', 'mlflow', 'flows', 'tasks', 'storage') if m in sys.modules]\n"
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
 def test_runs_show_and_turnover_read_a_finished_store(finished_tiny, capsys):
-    from storage.sql import query
+    from edco.storage.sql import query
 
     _, store, metrics = finished_tiny
     root = store.run_dir.parent
@@ -73,7 +60,11 @@ def test_runs_show_and_turnover_read_a_finished_store(finished_tiny, capsys):
     shown = capsys.readouterr().out
     assert all(f"{m['accuracy']:.4f}" in shown for m in metrics) and "retained" in shown
     assert main(["turnover", "tiny", "--root", str(root)]) == 0
-    rows = [[cell.strip() for cell in line.split("│")[1:6]] for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:6]]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("│")
+    ]
     expected = query(root, "SELECT * FROM turnover WHERE run = 'tiny' ORDER BY interval").to_pylist()
     assert rows == [[str(t[k]) for k in ("interval", "selected", "new", "retained", "returned")] for t in expected]
     assert main(["show", "nope", "--root", str(root)]) == 2
@@ -82,7 +73,7 @@ def test_runs_show_and_turnover_read_a_finished_store(finished_tiny, capsys):
 def _tiny_run_config(tiny_model_dir, tmp_path, name: str, **overrides):
     import yaml
 
-    from tests.conftest import tiny_config
+    from tests.helpers import tiny_config
 
     path = tmp_path / f"{name}.yaml"
     cfg = tiny_config(tiny_model_dir, tmp_path / "store", run_name=name, **{"curriculum.intervals": 1, **overrides})
@@ -95,13 +86,17 @@ def test_off_a_terminal_each_stage_prints_one_line_and_quiet_prints_none(tiny_mo
     captured = capsys.readouterr()
     assert "Building labels" not in captured.err and "Loading weights" not in captured.err  # no library progress bars
     lines = [line for line in captured.out.splitlines() if line.startswith("lines interval 0 ")]
-    assert [line.split(":")[0] for line in lines] == [f"lines interval 0 {s}" for s in ("score", "select", "train", "evaluate")]
+    assert [line.split(":")[0] for line in lines] == [
+        f"lines interval 0 {s}" for s in ("score", "select", "train", "evaluate")
+    ]
     assert "samples/s" in lines[0] and "step" in lines[2] and "24/24" in lines[0]
     assert main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "hush")), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "hush interval 0 " not in out and "run hush" in out  # the result table still prints
     # a strategy that measures nothing still counts the pool it "scored"
-    assert main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "rand", **{"selection.strategy": "random"}))]) == 0
+    assert (
+        main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "rand", **{"selection.strategy": "random"}))]) == 0
+    )
     assert "rand interval 0 score: 24/24 in " in capsys.readouterr().out
 
 
@@ -110,10 +105,10 @@ def test_on_a_terminal_stages_show_progress_bars_with_rate_and_eta(tiny_model_di
 
     from rich.console import Console
 
-    import edco.cli
+    import edco.cli.output
 
     screen = io.StringIO()
-    monkeypatch.setattr(edco.cli, "console", Console(file=screen, force_terminal=True, width=160))
+    monkeypatch.setattr(edco.cli.output, "console", Console(file=screen, force_terminal=True, width=160))
     assert main(["run", str(_tiny_run_config(tiny_model_dir, tmp_path, "bars"))]) == 0
     shown = screen.getvalue()
     assert "bars interval 0 score" in shown and "24/24" in shown and "samples/s" in shown and "ETA" in shown

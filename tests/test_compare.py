@@ -6,18 +6,26 @@ import math
 
 import pytest
 
-from edco import compare
-from edco.config import parse_config
+from edco.config.schema import parse_config
 from edco.errors import ConfigError
-from edco.faults import InjectedFault
-from flows.compare import comparison_dir, run_comparison
-from storage.store import RunStore
-from tests.conftest import tiny_config
+from edco.faultpoints import InjectedFault
+from edco.flows.compare import comparison_dir, run_comparison
+from edco.reporting import comparison
+from edco.storage.store import RunStore
+from tests.helpers import tiny_config
 
 
 def interval(acc: float, base: float = 0.25, score: float = 10.0, train: float = 20.0, evaluate: float = 5.0) -> dict:
-    return {"accuracy": acc, "base_accuracy": base, "score_seconds": score, "select_seconds": 0.5,
-            "train_seconds": train, "diagnostics_seconds": 2.0, "evaluate_seconds": evaluate, "gradient_consistency": 0.9}
+    return {
+        "accuracy": acc,
+        "base_accuracy": base,
+        "score_seconds": score,
+        "select_seconds": 0.5,
+        "train_seconds": train,
+        "diagnostics_seconds": 2.0,
+        "evaluate_seconds": evaluate,
+        "gradient_consistency": 0.9,
+    }
 
 
 RUNS = {
@@ -32,20 +40,22 @@ RUNS = {
 
 def test_members_differ_only_in_strategy_and_seed(tmp_path):
     base = parse_config({"run_name": "exp", "storage": {"root": str(tmp_path)}})
-    got = compare.members(base, ["edco", "random"], [0, 1])
+    got = comparison.members(base, ["edco", "random"], [0, 1])
     assert [m.cfg.run_name for m in got] == ["exp-edco-s0", "exp-edco-s1", "exp-random-s0", "exp-random-s1"]
     for m in got:
         assert (m.cfg.selection.strategy, m.cfg.seed) == (m.strategy, m.seed)
-        assert m.cfg.model_dump(exclude={"run_name", "seed", "selection"}) == base.model_dump(exclude={"run_name", "seed", "selection"})
+        assert m.cfg.model_dump(exclude={"run_name", "seed", "selection"}) == base.model_dump(
+            exclude={"run_name", "seed", "selection"}
+        )
 
 
 def test_unknown_strategy_is_refused_before_anything_runs():
     with pytest.raises(ConfigError, match="unknown \\['best'\\]"):
-        compare.members(parse_config({"run_name": "x"}), ["edco", "best"], [0])
+        comparison.members(parse_config({"run_name": "x"}), ["edco", "best"], [0])
 
 
 def test_summary_matches_hand_computed_statistics():
-    rows = {r["strategy"]: r for r in compare.summarize(RUNS)}
+    rows = {r["strategy"]: r for r in comparison.summarize(RUNS)}
     edco = rows["edco"]
     assert edco["final_mean"] == pytest.approx(0.5) and edco["final_std"] == pytest.approx(0.05)  # 0.50, 0.45, 0.55
     assert edco["best_mean"] == pytest.approx(0.5)
@@ -61,13 +71,13 @@ def test_summary_matches_hand_computed_statistics():
 
 
 def test_report_tables_and_plot(tmp_path):
-    rows = compare.summarize(RUNS)
-    markdown = compare.to_markdown(rows)
+    rows = comparison.summarize(RUNS)
+    markdown = comparison.to_markdown(rows)
     assert "| edco | 3 | 0.500 ± 0.050 | 0.500 ± 0.050 | +0.067 [" in markdown
     assert markdown.splitlines()[1] == "|---" * 10 + "|"
-    csv_lines = compare.to_csv(rows).splitlines()
+    csv_lines = comparison.to_csv(rows).splitlines()
     assert csv_lines[0].startswith("strategy,seeds,base,final_mean") and len(csv_lines) == 3
-    png = compare.plot(RUNS, tmp_path / "accuracy.png")
+    png = comparison.plot(RUNS, tmp_path / "accuracy.png")
     from PIL import Image
 
     with Image.open(png) as image:
@@ -80,26 +90,26 @@ def test_intervals_left_unevaluated_count_in_cost_but_not_in_accuracy(tmp_path):
     take the evaluated ones, the compute seconds all of them."""
     skipped = {k: v for k, v in interval(0.0).items() if k != "accuracy"}
     runs = {key: [skipped, last] for key, (_, last) in RUNS.items()}
-    edco = {r["strategy"]: r for r in compare.summarize(runs)}["edco"]
+    edco = {r["strategy"]: r for r in comparison.summarize(runs)}["edco"]
     assert edco["best_mean"] == edco["final_mean"] == pytest.approx(0.5)  # 0.50, 0.45, 0.55: the last intervals
     assert edco["training_seconds"] == 36.0
-    png = compare.plot(runs, tmp_path / "accuracy.png")
+    png = comparison.plot(runs, tmp_path / "accuracy.png")
     assert png.stat().st_size > 0
 
 
 @pytest.fixture(scope="module")
-def comparison(tiny_model_dir, prefect_api, tmp_path_factory):
+def compared(tiny_model_dir, prefect_api, tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     base = parse_config(tiny_config(tiny_model_dir, root, run_name="cmp", **{"curriculum.intervals": 1}))
     return base, run_comparison(base, ["edco", "random"], [0, 1])
 
 
-def test_comparison_writes_its_report_and_nests_member_runs_under_one_parent(comparison):
+def test_comparison_writes_its_report_and_nests_member_runs_under_one_parent(compared):
     from mlflow.tracking import MlflowClient
 
-    from tracking.mlflow_runs import tracking_uri
+    from edco.tracking.mlflow_runs import tracking_uri
 
-    base, folder = comparison
+    base, folder = compared
     assert folder == comparison_dir(base)
     assert {p.name for p in folder.iterdir()} >= {"comparison.md", "comparison.csv", "accuracy.png", "comparison.json"}
     client = MlflowClient(tracking_uri(base))
@@ -114,8 +124,8 @@ def test_comparison_writes_its_report_and_nests_member_runs_under_one_parent(com
     assert len(bases) == 1
 
 
-def test_a_second_compare_reuses_finished_members(comparison):
-    base, folder = comparison
+def test_a_second_compare_reuses_finished_members(compared):
+    base, folder = compared
     stores = [RunStore(folder.parent.parent / name) for name in ("cmp-edco-s0", "cmp-random-s1")]
     before = [len(s.stage_log()) for s in stores]
     report = (folder / "comparison.md").read_text()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edco.config import config_diff, load_config, parse_config
+from edco.config.schema import config_diff, load_config, parse_config
 from edco.errors import ConfigError
 
 
@@ -30,7 +30,7 @@ def test_demo_config_loads():
         ({"run_name": "a", "training": {"method": "rl"}}, "'training.method'"),
         ({"run_name": "a", "training": {"grpo": {"num_generations": 1}}}, "'training.grpo.num_generations'"),
         ({"run_name": "a", "model": {"dtype": "int8"}}, "'model.dtype'"),
-        ({"run_name": "a", "storage": {"keep_checkpoints": "some"}}, "'storage.keep_checkpoints'"),
+        ({"run_name": "a", "storage": {"keep_checkpoints": "some"}}, "'edco.storage.keep_checkpoints'"),
     ],
 )
 def test_invalid_configs_name_the_key(data, message):
@@ -79,7 +79,9 @@ def test_published_grpo_preset_fills_only_unset_knobs():
     g = cfg.training.grpo
     assert (cfg.training.method, cfg.training.lr, cfg.curriculum.intervals) == ("grpo", 1e-6, 5)
     assert (g.num_generations, g.beta, g.epsilon, g.iterations) == (8, 0.01, 0.2, 7)
-    explicit = parse_config({"run_name": "a", "curriculum": {"intervals": 2}, "training": {"preset": "published_grpo", "lr": 1e-5}})
+    explicit = parse_config(
+        {"run_name": "a", "curriculum": {"intervals": 2}, "training": {"preset": "published_grpo", "lr": 1e-5}}
+    )
     assert (explicit.training.lr, explicit.curriculum.intervals) == (1e-5, 2)
 
 
@@ -102,6 +104,6 @@ def test_prefect_yaml_deployments_point_at_a_real_flow_and_config():
 
 
 def test_committed_config_reference_is_up_to_date():
-    from edco.config_docs import config_reference
+    from edco.config.reference import config_reference
 
     assert Path("docs/CONFIG.md").read_text() == config_reference(), "run: edco config-docs > docs/CONFIG.md"

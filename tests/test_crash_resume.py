@@ -20,27 +20,53 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from storage.store import STAGES, RunStore
-from tests.conftest import tiny_config
-from tracking.mlflow_runs import MlflowTracker
+from edco.storage.store import STAGES, RunStore
+from edco.tracking.mlflow_runs import MlflowTracker
+from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.slow
 
 POINTS = [
-    "score.start", "score.mid", "score_info.write", "score.write", "score.end",
-    "select.start", "select.mid", "state.write", "select.write", "select.end",
-    "train.start", "train.mid", "checkpoint.write", "stats.write", "train.end",
-    "evaluate.start", "evaluate.mid", "metrics.write", "evaluate.end",
-    "manifest.write", "seal.end", "mlflow.log",
+    "score.start",
+    "score.mid",
+    "score_info.write",
+    "score.write",
+    "score.end",
+    "select.start",
+    "select.mid",
+    "state.write",
+    "select.write",
+    "select.end",
+    "train.start",
+    "train.mid",
+    "checkpoint.write",
+    "stats.write",
+    "train.end",
+    "evaluate.start",
+    "evaluate.mid",
+    "metrics.write",
+    "evaluate.end",
+    "manifest.write",
+    "seal.end",
+    "mlflow.log",
 ]
 TIMEOUT_S = 300
 KILLS = [f"{point}@{interval}" for interval in (1, 2) for point in POINTS]
-SINGLE_KILLS = ["score.mid@1", "select.write@2", "train.mid@1", "checkpoint.write@2", "manifest.write@1", "mlflow.log@2"]
+SINGLE_KILLS = [
+    "score.mid@1",
+    "select.write@2",
+    "train.mid@1",
+    "checkpoint.write@2",
+    "manifest.write@1",
+    "mlflow.log@2",
+]
 # The GRPO points inside its own stage: mid-training, the checkpoint and the stats file it writes
 # (the stage boundaries are the same code as SFT's, covered by the chained test).
 GRPO_KILLS = [f"{point}@1" for point in ("train.mid", "checkpoint.write", "stats.write")]
 GRPO = {
-    "training.method": "grpo", "training.batch_size": 2, "training.lr": 1e-4,
+    "training.method": "grpo",
+    "training.batch_size": 2,
+    "training.lr": 1e-4,
     "training.grpo": {"num_generations": 2, "iterations": 2, "max_completion_length": 4},
 }
 
@@ -52,8 +78,12 @@ class Zygote:
         env = {**os.environ, "PREFECT_API_URL": api_url}
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.cli_zygote"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True, env=env, cwd=Path(__file__).parent.parent,
+            [sys.executable, "-m", "tests.cli_zygote"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=Path(__file__).parent.parent,
         )
         assert json.loads(self.proc.stdout.readline()) == {"ready": True}
 
@@ -148,7 +178,9 @@ def test_sigkill_then_resume_matches_uninterrupted_run(point, zygote, reference,
 
 
 @pytest.mark.parametrize("point", GRPO_KILLS)
-def test_sigkill_in_a_grpo_interval_then_resume_matches_uninterrupted_run(point, zygote, grpo_reference, tiny_model_dir, tmp_path):
+def test_sigkill_in_a_grpo_interval_then_resume_matches_uninterrupted_run(
+    point, zygote, grpo_reference, tiny_model_dir, tmp_path
+):
     store = kill_once_and_resume(zygote, point, tiny_model_dir, tmp_path, **GRPO)
     assert_resumed_without_rework(store, grpo_reference)
     assert "reward_mean" in store.metrics(1) and store.train_stats(1)["steps"] == 2

@@ -10,13 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from edco.config import ColumnMap
-from edco.data import (
-    RECORD_SCHEMA,
-    _split_hf_spec,
-    check_disjoint,
-    load_records,
-)
+from edco.config.schema import ColumnMap
+from edco.data.records import RECORD_SCHEMA, check_disjoint
+from edco.datasets.readers import _split_hf_spec, load_records
 from edco.errors import DataError
 
 DEFAULT = ColumnMap()
@@ -68,60 +64,151 @@ OPTION_COLUMNS = ColumnMap(choices=["opt_a", "opt_b", "opt_c", "opt_d"])
 CSV_HEADER = "id,question,choices,answer,category\n"
 
 BAD_INPUTS = [
-    pytest.param("a.jsonl", jsonl(rec(id="a"), '{"id": "b", "question": '), None, ["row 2", "malformed JSON"],
-                 id="malformed-json-line"),
-    pytest.param("a.jsonl", jsonl(rec(id="a"), "[1, 2]"), None, ["row 2", "expected an object, got list"],
-                 id="non-object-line"),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(id="a"), '{"id": "b", "question": '),
+        None,
+        ["row 2", "malformed JSON"],
+        id="malformed-json-line",
+    ),
+    pytest.param(
+        "a.jsonl", jsonl(rec(id="a"), "[1, 2]"), None, ["row 2", "expected an object, got list"], id="non-object-line"
+    ),
     pytest.param("a.jsonl", jsonl(rec(question=DROP)), None, ["row 1", "'question'", "missing"], id="missing-field"),
-    pytest.param("a.jsonl", jsonl(rec(question=42)), None, ["row 1", "'question'", "expected a string, got int 42"],
-                 id="question-not-string"),
-    pytest.param("a.jsonl", jsonl(rec(choices=7)), None, ["row 1", "'choices'", "expected a list or a dict"],
-                 id="choices-not-list"),
-    pytest.param("a.jsonl", jsonl(rec(id="a"), rec(id="b"), rec(id="c", answer=4)), None,
-                 ["row 3", "'answer'", "index 4 is out of range 0-3"], id="answer-out-of-range"),
-    pytest.param("a.jsonl", jsonl(rec(answer="E")), None,
-                 ["row 1", "'answer'", "letter 'E' is beyond the 4 choices (A-D)"], id="letter-beyond-choices"),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(question=42)),
+        None,
+        ["row 1", "'question'", "expected a string, got int 42"],
+        id="question-not-string",
+    ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(choices=7)),
+        None,
+        ["row 1", "'choices'", "expected a list or a dict"],
+        id="choices-not-list",
+    ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(id="a"), rec(id="b"), rec(id="c", answer=4)),
+        None,
+        ["row 3", "'answer'", "index 4 is out of range 0-3"],
+        id="answer-out-of-range",
+    ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(answer="E")),
+        None,
+        ["row 1", "'answer'", "letter 'E' is beyond the 4 choices (A-D)"],
+        id="letter-beyond-choices",
+    ),
     pytest.param("a.jsonl", jsonl(rec(answer=1.5)), None, ["row 1", "'answer'", "got float 1.5"], id="answer-fraction"),
     pytest.param("a.jsonl", jsonl(rec(answer=True)), None, ["row 1", "'answer'", "got bool True"], id="answer-bool"),
-    pytest.param("a.jsonl", jsonl(rec(answer="maybe")), None, ["row 1", "'answer'", "got str 'maybe'"],
-                 id="answer-other-string"),
-    pytest.param("a.jsonl", jsonl(rec(choices=["only"])), None, ["row 1", "'choices'", "needs 2 to 10 choices, got 1"],
-                 id="fewer-than-2-choices"),
-    pytest.param("a.jsonl", jsonl(rec(choices=[str(i) for i in range(11)])), None,
-                 ["row 1", "'choices'", "got 11"], id="more-than-10-choices"),
-    pytest.param("a.jsonl", jsonl(rec(choices=["a", " "])), None, ["row 1", "'choices'", "choice 2 is empty"],
-                 id="empty-choice"),
-    pytest.param("a.jsonl", jsonl(rec(choices=["a", 3])), None, ["row 1", "'choices'", "choice 2 must be a string"],
-                 id="choice-not-string"),
-    pytest.param("a.jsonl", jsonl(rec(id="q1"), rec(id="q2"), rec(id="q1")), None,
-                 ["row 3", "'id'", "duplicate id 'q1' (first on row 1)"], id="duplicate-id"),
+    pytest.param(
+        "a.jsonl", jsonl(rec(answer="maybe")), None, ["row 1", "'answer'", "got str 'maybe'"], id="answer-other-string"
+    ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(choices=["only"])),
+        None,
+        ["row 1", "'choices'", "needs 2 to 10 choices, got 1"],
+        id="fewer-than-2-choices",
+    ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(choices=[str(i) for i in range(11)])),
+        None,
+        ["row 1", "'choices'", "got 11"],
+        id="more-than-10-choices",
+    ),
+    pytest.param(
+        "a.jsonl", jsonl(rec(choices=["a", " "])), None, ["row 1", "'choices'", "choice 2 is empty"], id="empty-choice"
+    ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(choices=["a", 3])),
+        None,
+        ["row 1", "'choices'", "choice 2 must be a string"],
+        id="choice-not-string",
+    ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(id="q1"), rec(id="q2"), rec(id="q1")),
+        None,
+        ["row 3", "'id'", "duplicate id 'q1' (first on row 1)"],
+        id="duplicate-id",
+    ),
     pytest.param("a.jsonl", jsonl(rec(id=1.5)), None, ["row 1", "'id'", "expected a string"], id="id-wrong-type"),
     pytest.param("a.jsonl", jsonl(rec(question="   ")), None, ["row 1", "'question'", "empty"], id="empty-question"),
-    pytest.param("a.jsonl", jsonl(rec(category=5)), None, ["row 1", "'category'", "got int 5"],
-                 id="category-wrong-type"),
-    pytest.param("a.jsonl", jsonl(rec(id="a")).encode() + b'{"id": "b\xff"}\n', None,
-                 ["row 2", "not valid UTF-8 (byte 0xff at column 10)"], id="non-utf8-jsonl"),
-    pytest.param("a.csv", (CSV_HEADER + 'a,Q?,"[""x"",""y""]",0,\n').encode() + b'b,Q\xe9,"[""x"",""y""]",0,\n',
-                 None, ["line 3", "not valid UTF-8 (byte 0xe9"], id="non-utf8-csv"),
-    pytest.param("a.json", b'[\n{"id": "a"},\n{"id": "\xff"}\n]', None, ["line 3", "not valid UTF-8"],
-                 id="non-utf8-json"),
+    pytest.param(
+        "a.jsonl", jsonl(rec(category=5)), None, ["row 1", "'category'", "got int 5"], id="category-wrong-type"
+    ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(id="a")).encode() + b'{"id": "b\xff"}\n',
+        None,
+        ["row 2", "not valid UTF-8 (byte 0xff at column 10)"],
+        id="non-utf8-jsonl",
+    ),
+    pytest.param(
+        "a.csv",
+        (CSV_HEADER + 'a,Q?,"[""x"",""y""]",0,\n').encode() + b'b,Q\xe9,"[""x"",""y""]",0,\n',
+        None,
+        ["line 3", "not valid UTF-8 (byte 0xe9"],
+        id="non-utf8-csv",
+    ),
+    pytest.param(
+        "a.json", b'[\n{"id": "a"},\n{"id": "\xff"}\n]', None, ["line 3", "not valid UTF-8"], id="non-utf8-json"
+    ),
     pytest.param("a.json", '[\n{"id": "a",\n]', None, ["line 3", "malformed JSON"], id="malformed-json-file"),
-    pytest.param("a.json", json.dumps(rec()), None, ["expected a JSON array of objects, got dict"],
-                 id="json-not-array"),
+    pytest.param(
+        "a.json", json.dumps(rec()), None, ["expected a JSON array of objects, got dict"], id="json-not-array"
+    ),
     pytest.param("a.jsonl", "\n\n", None, ["no records"], id="empty-pool"),
-    pytest.param("a.txt", "id,question\n", None, ["unsupported format '.txt'", ".jsonl, .json, .csv, .parquet"],
-                 id="unsupported-extension"),
+    pytest.param(
+        "a.txt",
+        "id,question\n",
+        None,
+        ["unsupported format '.txt'", ".jsonl, .json, .csv, .parquet"],
+        id="unsupported-extension",
+    ),
     pytest.param("absent.jsonl", None, None, ["no such file"], id="missing-file"),
-    pytest.param("a.csv", CSV_HEADER + 'a,Q?,"[""x"",""y""]",1,\nb,Q?,"[""x"",""y""]",Z,\n', None,
-                 ["row 3", "'answer'", "got str 'Z'"], id="csv-bad-answer"),
-    pytest.param("a.csv", CSV_HEADER + 'a,Q?,"[""x"",""y""]",1,\nb,Q?,"x,y",1,\n', None,
-                 ["row 3", "'choices'", "expected a list or a JSON list string"], id="csv-choices-not-json"),
-    pytest.param("a.csv", CSV_HEADER + 'a,Q?,"[""x"",""y""]",1,\nb,Q?\n', None,
-                 ["row 3", "2 cells but the header has 5"], id="csv-short-row"),
-    pytest.param("a.csv", "id,question,opt_a,opt_b,answer\na,Q?,x,y,1\n", OPTION_COLUMNS,
-                 ["row 2", "'opt_c'", "missing"], id="csv-option-column-missing"),
-    pytest.param("a.parquet", [{k: v for k, v in r.items() if k != "answer"} for r in GOOD], None,
-                 ["row 1", "'answer'", "missing"], id="parquet-missing-column"),
+    pytest.param(
+        "a.csv",
+        CSV_HEADER + 'a,Q?,"[""x"",""y""]",1,\nb,Q?,"[""x"",""y""]",Z,\n',
+        None,
+        ["row 3", "'answer'", "got str 'Z'"],
+        id="csv-bad-answer",
+    ),
+    pytest.param(
+        "a.csv",
+        CSV_HEADER + 'a,Q?,"[""x"",""y""]",1,\nb,Q?,"x,y",1,\n',
+        None,
+        ["row 3", "'choices'", "expected a list or a JSON list string"],
+        id="csv-choices-not-json",
+    ),
+    pytest.param(
+        "a.csv",
+        CSV_HEADER + 'a,Q?,"[""x"",""y""]",1,\nb,Q?\n',
+        None,
+        ["row 3", "2 cells but the header has 5"],
+        id="csv-short-row",
+    ),
+    pytest.param(
+        "a.csv",
+        "id,question,opt_a,opt_b,answer\na,Q?,x,y,1\n",
+        OPTION_COLUMNS,
+        ["row 2", "'opt_c'", "missing"],
+        id="csv-option-column-missing",
+    ),
+    pytest.param(
+        "a.parquet",
+        [{k: v for k, v in r.items() if k != "answer"} for r in GOOD],
+        None,
+        ["row 1", "'answer'", "missing"],
+        id="parquet-missing-column",
+    ),
 ]
 
 
@@ -210,9 +297,22 @@ def test_column_map_renames_dict_choices_and_derived_ids(tmp_path: Path) -> None
     columns = ColumnMap(id=None, question="stem", choices="options", answer="label", category="topic")
     table = load_records(str(write(tmp_path / "medqa.jsonl", jsonl(*rows))), columns).table
     assert table.to_pylist() == [
-        {"id": "pool-row-1", "question": "Dose?", "choices": ["1 mg", "2 mg", "5 mg"], "answer": 2, "category": "pharm",
-         "row": 1},
-        {"id": "pool-row-2", "question": "Organ?", "choices": ["Liver", "Skin"], "answer": 0, "category": None, "row": 2},
+        {
+            "id": "pool-row-1",
+            "question": "Dose?",
+            "choices": ["1 mg", "2 mg", "5 mg"],
+            "answer": 2,
+            "category": "pharm",
+            "row": 1,
+        },
+        {
+            "id": "pool-row-2",
+            "question": "Organ?",
+            "choices": ["Liver", "Skin"],
+            "answer": 0,
+            "category": None,
+            "row": 2,
+        },
     ]
 
 
@@ -295,14 +395,20 @@ def test_check_disjoint(tmp_path: Path) -> None:
     with pytest.raises(DataError) as caught:
         check_disjoint(pool, eval_)
     message = str(caught.value)
-    assert message.startswith(f"{tmp_path / 'eval.jsonl'}: ") and f"also in the pool {tmp_path / 'pool.jsonl'}" in message
+    assert (
+        message.startswith(f"{tmp_path / 'eval.jsonl'}: ") and f"also in the pool {tmp_path / 'pool.jsonl'}" in message
+    )
     assert (2, "id") in [(p.row, p.field) for p in caught.value.problems]
     assert "id 'q2' is also in the pool" in message
 
 
 def test_check_disjoint_catches_the_same_question_under_another_id(tmp_path: Path) -> None:
-    pool = load_records(str(write(tmp_path / "pool.jsonl", jsonl(rec(id="p1", question="Why  is the link DOWN?")))), DEFAULT).table
-    eval_ = load_records(str(write(tmp_path / "eval.jsonl", jsonl(rec(id="e1", question="why is the link down?")))), DEFAULT).table
+    pool = load_records(
+        str(write(tmp_path / "pool.jsonl", jsonl(rec(id="p1", question="Why  is the link DOWN?")))), DEFAULT
+    ).table
+    eval_ = load_records(
+        str(write(tmp_path / "eval.jsonl", jsonl(rec(id="e1", question="why is the link down?")))), DEFAULT
+    ).table
     with pytest.raises(DataError) as caught:
         check_disjoint(pool, eval_)
     assert [(p.row, p.field) for p in caught.value.problems] == [(1, "question")]

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from edco import demo
-from edco.config import ColumnMap, ModelConfig, ScoringConfig
-from edco.data import load_records
-from edco.entropy import score_table
-from edco.evaluation import predict
-from edco.models import load_model, load_tokenizer, resolve
-from edco.prompts import chat_prompt, letter_token_ids
+from edco.config.schema import ColumnMap, ModelConfig, ScoringConfig
+from edco.data.prompts import chat_prompt, letter_token_ids
+from edco.datasets import demo
+from edco.datasets.readers import load_records
+from edco.evaluation.accuracy import predict
+from edco.models.loading import load_model, load_tokenizer, resolve
+from edco.scoring.entropy import score_table
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from edco import demo
+from edco.datasets import demo
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +106,7 @@ def test_answer_position_balanced(pool: list[dict]) -> None:
 
 def test_difficulty_varies(pool: list[dict]) -> None:
     assert len(Counter(len(r["question"].splitlines()) for r in pool)) >= 4  # noise lines vary
-    n_close = Counter(
-        sum(c in demo._CATEGORIES[r["category"]]["close"] for c in r["choices"]) for r in pool
-    )
+    n_close = Counter(sum(c in demo._CATEGORIES[r["category"]]["close"] for c in r["choices"]) for r in pool)
     assert set(n_close) == {1, 2, 3}  # close distractors: always some, sometimes all
     for category in demo.CATEGORIES:
         cause = demo._CATEGORIES[category]["cause"]

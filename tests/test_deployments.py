@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from storage.store import RunStore
-from tests.conftest import tiny_config
-from tracking.mlflow_runs import MlflowTracker
+from edco.storage.store import RunStore
+from edco.tracking.mlflow_runs import MlflowTracker
+from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,9 @@ class Processes:
 
     def start(self, name: str, *argv: str) -> subprocess.Popen:
         with open(self.logs / f"{name}.log", "w") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=CHECKOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=CHECKOUT, start_new_session=True
+            )
         self.started.append(proc)
         return proc
 
@@ -77,7 +79,9 @@ class Processes:
 
 def prefect(env: dict[str, str], *argv: str, timeout: int = 300) -> str:
     """A one-shot `prefect ...` command; its output (stdout and stderr), asserting success."""
-    done = subprocess.run([PREFECT, *argv], env=env, cwd=CHECKOUT, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [PREFECT, *argv], env=env, cwd=CHECKOUT, capture_output=True, text=True, timeout=timeout, check=False
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"prefect {' '.join(argv)} exited {done.returncode}:\n{output[-4000:]}"
     return output
@@ -89,7 +93,9 @@ def wait_terminal(base: str, flow_run_id: str, logs: Path) -> dict:
         run = api(f"{base}/flow_runs/{flow_run_id}")
         if run["state_type"] in TERMINAL:
             return run
-        assert time.monotonic() < deadline, f"flow run {flow_run_id} still {run['state_type']}; worker log:\n{tail(logs / 'worker.log')}"
+        assert time.monotonic() < deadline, (
+            f"flow run {flow_run_id} still {run['state_type']}; worker log:\n{tail(logs / 'worker.log')}"
+        )
         time.sleep(2)
 
 
@@ -160,8 +166,16 @@ def test_deployments_run_and_resume_on_a_server_and_process_worker(tiny_model_di
         worker = children.start("worker", PREFECT, "worker", "start", "--pool", "edco-process", "--type", "process")
 
         # 1. The curriculum deployment, killed right after interval 0 is sealed (a crash, no cleanup).
-        out = prefect(env, "deployment", "run", "edco-run/edco-curriculum", "--param", f"config_path={config}",
-                      "--job-variable", 'env={"EDCO_KILL_AT": "seal.end@0"}')
+        out = prefect(
+            env,
+            "deployment",
+            "run",
+            "edco-run/edco-curriculum",
+            "--param",
+            f"config_path={config}",
+            "--job-variable",
+            'env={"EDCO_KILL_AT": "seal.end@0"}',
+        )
         first_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
         flow_run_ids.append(first_id)
         first = wait_terminal(base, first_id, logs)
@@ -173,8 +187,16 @@ def test_deployments_run_and_resume_on_a_server_and_process_worker(tiny_model_di
         interval0 = store.metrics(0)
 
         # 2. The resume deployment: the frozen config from interval 1.
-        out = prefect(env, "deployment", "run", "edco-resume/edco-resume", "--param", "run_name=sched",
-                      "--param", f"root={store_root}")
+        out = prefect(
+            env,
+            "deployment",
+            "run",
+            "edco-resume/edco-resume",
+            "--param",
+            "run_name=sched",
+            "--param",
+            f"root={store_root}",
+        )
         second_id = re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)
         flow_run_ids.append(second_id)
         second = wait_terminal(base, second_id, logs)

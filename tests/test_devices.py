@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edco.config import ModelConfig, load_config
-from edco.devices import placement, resolve_placement
+from edco.config.schema import ModelConfig, load_config
 from edco.errors import ConfigError
+from edco.models.devices import placement, resolve_placement
 
 GPU = {"cuda_devices": 1, "bf16_supported": True}
 NO_GPU = {"cuda_devices": 0, "bf16_supported": False}

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 import torch
 
-from edco.diagnostics import gradient_consistency
-from edco.prompts import sft_examples
-from tests.conftest import QUESTIONS, make_records
+from edco.data.prompts import sft_examples
+from edco.evaluation.diagnostics import gradient_consistency
+from tests.helpers import QUESTIONS, make_records
 
 
 def reference_gradient(model, tokenizer, record: pa.Table) -> torch.Tensor:

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pytest
 import torch
 
-from edco.config import ScoringConfig
-from edco.entropy import aggregate, score_table, token_entropy
-from edco.prompts import chat_prompt
-from tests.conftest import QUESTIONS, make_records
+from edco.config.schema import ScoringConfig
+from edco.data.prompts import chat_prompt
+from edco.scoring.entropy import aggregate, score_table, token_entropy
+from tests.helpers import QUESTIONS, make_records
 
 
 def reference_entropies(model, tokenizer, prompt: str, n_new: int) -> list[float]:
@@ -36,7 +36,9 @@ def test_batched_scores_match_unbatched_reference(tiny, mode, instruction):
     cfg = ScoringConfig(mode=mode, prefix_tokens=5, max_new_tokens=9, batch_size=3)
     table = score_table(model, tokenizer, records, cfg)
     for row, (question, choices) in enumerate(zip(QUESTIONS, records["choices"].to_pylist())):
-        ref = reference_entropies(model, tokenizer, chat_prompt(tokenizer, question, choices, instruction), cfg.new_tokens)
+        ref = reference_entropies(
+            model, tokenizer, chat_prompt(tokenizer, question, choices, instruction), cfg.new_tokens
+        )
         assert table["n_tokens"][row].as_py() == len(ref)
         assert table["score"][row].as_py() == pytest.approx(sum(ref) / len(ref), abs=1e-4)
     assert table["sample_id"].to_pylist() == records["id"].to_pylist()
@@ -81,7 +83,13 @@ def test_identical_questions_stay_two_samples(tiny):
 def test_published_estimator_presets_and_reproducible_sampling(tiny):
     model, tokenizer = tiny
     cfg = ScoringConfig(estimator="published", max_new_tokens=12, prefix_tokens=12, batch_size=4)
-    assert (cfg.temperature, cfg.top_p, cfg.top_logprobs, cfg.aggregate, cfg.unit) == (0.7, 0.7, 20, "top_fraction", "bits")
+    assert (cfg.temperature, cfg.top_p, cfg.top_logprobs, cfg.aggregate, cfg.unit) == (
+        0.7,
+        0.7,
+        20,
+        "top_fraction",
+        "bits",
+    )
     assert cfg.instruction == "published"
     records = make_records(QUESTIONS)
     runs = []

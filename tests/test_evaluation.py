@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import torch
 
-from edco.evaluation import accuracy, predict
-from edco.prompts import LETTERS, chat_prompt
-from tests.conftest import QUESTIONS, make_records
+from edco.data.prompts import LETTERS, chat_prompt
+from edco.evaluation.accuracy import accuracy, predict
+from tests.helpers import QUESTIONS, make_records
 
 
 def naive_option_scores(model, tokenizer, question: str, choices: list[str]) -> tuple[list[float], list[float]]:
@@ -19,7 +19,7 @@ def naive_option_scores(model, tokenizer, question: str, choices: list[str]) -> 
             logp = torch.log_softmax(model(torch.tensor([prompt + reply])).logits[0].double(), -1)
         token_ll = [float(logp[len(prompt) - 1 + t, tok]) for t, tok in enumerate(reply)]
         whole.append(sum(token_ll) / len(token_ll))
-        text.append(sum(token_ll[len(prefix):]) / len(token_ll[len(prefix):]))
+        text.append(sum(token_ll[len(prefix) :]) / len(token_ll[len(prefix) :]))
     return whole, text
 
 
@@ -28,7 +28,9 @@ def test_batched_readouts_match_unpadded_references(tiny):
     records = make_records(QUESTIONS)
     got = predict(model, tokenizer, records, batch_size=3)
     for i, (question, choices) in enumerate(zip(QUESTIONS, records["choices"].to_pylist())):
-        ids = tokenizer(chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False, return_tensors="pt").input_ids
+        ids = tokenizer(
+            chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False, return_tensors="pt"
+        ).input_ids
         with torch.no_grad():
             last = model(ids).logits[0, -1]
         letter_ids = [tokenizer.convert_tokens_to_ids(letter) for letter in LETTERS[: len(choices)]]

@@ -9,15 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from edco.config import parse_config
-from edco.faults import InjectedFault
-from edco.models import load_model, load_tokenizer
-from edco.training import train_interval
-from flows.curriculum import run_curriculum
-from storage.sql import query
-from storage.store import RunStore
-from tests.conftest import tiny_config
-from tracking.mlflow_runs import MlflowTracker, run_summary
+from edco.config.schema import parse_config
+from edco.faultpoints import InjectedFault
+from edco.flows.curriculum import run_curriculum
+from edco.models.loading import load_model, load_tokenizer
+from edco.storage.sql import query
+from edco.storage.store import RunStore
+from edco.tracking.mlflow_runs import MlflowTracker, run_summary
+from edco.training.trainers import train
+from tests.helpers import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +31,27 @@ def test_every_interval_writes_scores_checkpoint_metrics_and_manifest(finished_r
     for interval in range(2):
         scores = pq.read_table(store.stage_path(interval, "select"))
         assert len(scores) == 24
-        assert set(scores.column_names) >= {"run", "interval", "sample_id", "score", "signal", "n_tokens", "rank", "selected"}
+        assert set(scores.column_names) >= {
+            "run",
+            "interval",
+            "sample_id",
+            "score",
+            "signal",
+            "n_tokens",
+            "rank",
+            "selected",
+        }
         assert sum(scores["selected"].to_pylist()) == 8
         selected = scores.filter(scores["selected"])
         rest = scores.filter(pc.invert(scores["selected"]))
         assert min(selected["score"].to_pylist()) >= max(rest["score"].to_pylist())
         assert store.interval_problem(interval) is None
         manifest = json.loads((store.interval_dir(interval) / "manifest.json").read_text())["files"]
-        on_disk = {str(p.relative_to(store.interval_dir(interval))) for p in store.interval_dir(interval).rglob("*") if p.is_file()}
+        on_disk = {
+            str(p.relative_to(store.interval_dir(interval)))
+            for p in store.interval_dir(interval).rglob("*")
+            if p.is_file()
+        }
         assert set(manifest) == on_disk - {"manifest.json"}  # the manifest covers every file the stages wrote
         assert {"checkpoint/model.safetensors", "checkpoint/config.json", "train_stats.json"} <= set(manifest)
     assert (store.run_dir / "config.yaml").exists() and store.info()["config_hash"] == cfg.identity_hash()
@@ -47,7 +60,7 @@ def test_every_interval_writes_scores_checkpoint_metrics_and_manifest(finished_r
 def test_checkpoints_load_with_plain_from_pretrained(finished_run):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from edco.models import load_model
+    from edco.models.loading import load_model
 
     cfg, store, _ = finished_run
     folder = store.checkpoint_dir(1)
@@ -79,22 +92,26 @@ def test_model_io_is_timed_apart_inside_each_stage(finished_run):
         assert m["select_model_io_seconds"] == 0.0
         io = sum(m[f"{s}_model_io_seconds"] for s in ("score", "select", "train", "evaluate"))
         assert row["model_io"] == pytest.approx(io)
-        assert row["training"] == pytest.approx(m["train_seconds"] - m["train_model_io_seconds"] - m["diagnostics_seconds"])
+        assert row["training"] == pytest.approx(
+            m["train_seconds"] - m["train_model_io_seconds"] - m["diagnostics_seconds"]
+        )
 
 
 def test_replaying_a_train_stage_repeats_its_training(finished_run):
-    """`benchmarks/train_precision.py` replays stages through `train_interval`; in the run's own
+    """`benchmarks/train_precision.py` replays stages through `train`; in the run's own
     precision, from the interval's starting model and selection, it must redo the stage's training."""
     cfg, store, _ = finished_run
     model = load_model(cfg.model, store.model_checkpoint(1), training=True)
-    replayed = train_interval(model, load_tokenizer(cfg.model), store.selected_records(1), cfg, 1).to_json()
+    replayed = train(model, load_tokenizer(cfg.model), store.selected_records(1), cfg, 1).to_json()
     assert replayed == {key: store.train_stats(1)[key] for key in replayed}  # steps, summary, history, sample_gain
 
 
 def test_duckdb_views_match_the_parquet_files(finished_run):
     _, store, metrics = finished_run
     root = store.run_dir.parent
-    counts = query(root, "SELECT interval, count(*) AS n, sum(selected::INT) AS s FROM scores GROUP BY 1 ORDER BY 1").to_pylist()
+    counts = query(
+        root, "SELECT interval, count(*) AS n, sum(selected::INT) AS s FROM scores GROUP BY 1 ORDER BY 1"
+    ).to_pylist()
     assert counts == [{"interval": 0, "n": 24, "s": 8}, {"interval": 1, "n": 24, "s": 8}]
     acc = query(root, "SELECT interval, accuracy FROM metrics ORDER BY interval").to_pylist()
     assert acc == [{"interval": m["interval"], "accuracy": m["accuracy"]} for m in metrics]
@@ -102,7 +119,14 @@ def test_duckdb_views_match_the_parquet_files(finished_run):
     turnover = query(root, "SELECT * FROM turnover ORDER BY interval").to_pylist()
     assert turnover[0] == {"run": "tiny", "interval": 0, "selected": 8, "new": 8, "retained": 0, "returned": 0}
     retained = len(selected[0] & selected[1])
-    assert turnover[1] == {"run": "tiny", "interval": 1, "selected": 8, "new": 8 - retained, "retained": retained, "returned": 0}
+    assert turnover[1] == {
+        "run": "tiny",
+        "interval": 1,
+        "selected": 8,
+        "new": 8 - retained,
+        "retained": retained,
+        "returned": 0,
+    }
 
 
 def test_mlflow_run_has_one_step_per_interval(finished_run):
@@ -115,8 +139,10 @@ def test_mlflow_run_has_one_step_per_interval(finished_run):
     artifacts = {a.path for a in tracker.client.list_artifacts(tracker.run_id)}
     assert {"interval_000", "interval_001", "final_checkpoint"} <= artifacts
     plots = {a.path for a in tracker.client.list_artifacts(tracker.run_id, "interval_001")}
-    assert plots == {f"interval_001/{name}" for name in ("scores.parquet", "score_info.json", "signal_histogram.png", "accuracy_signal.png",
-                                                         "turnover.png")}
+    assert plots == {
+        f"interval_001/{name}"
+        for name in ("scores.parquet", "score_info.json", "signal_histogram.png", "accuracy_signal.png", "turnover.png")
+    }
     final = {a.path for a in tracker.client.list_artifacts(tracker.run_id, "final_checkpoint")}
     assert "final_checkpoint/model.safetensors" in final
 
@@ -128,10 +154,14 @@ def test_trainer_steps_form_one_curve_across_intervals(finished_run):
     expected = [(n + 1, entry["loss"]) for n, entry in enumerate(steps[0] + steps[1])]
     assert tracker.metric_history("train/loss") == expected  # steps keep counting: 1, 2 | 3, 4
     assert [step for step, _ in tracker.metric_history("train/learning_rate")] == [1, 2, 3, 4]
-    assert metrics[1]["train_steps"] == 2 and metrics[1]["train_loss"] == pytest.approx(sum(e["loss"] for e in steps[1]) / 2)
+    assert metrics[1]["train_steps"] == 2 and metrics[1]["train_loss"] == pytest.approx(
+        sum(e["loss"] for e in steps[1]) / 2
+    )
 
 
-def test_resume_after_failure_in_last_interval_gives_equal_tables(tiny_model_dir, prefect_api, tmp_path, monkeypatch, finished_run):
+def test_resume_after_failure_in_last_interval_gives_equal_tables(
+    tiny_model_dir, prefect_api, tmp_path, monkeypatch, finished_run
+):
     _, reference, ref_metrics = finished_run
     cfg = parse_config(tiny_config(tiny_model_dir, tmp_path))
     monkeypatch.setenv("EDCO_FAIL_AT", "train.mid@1")
@@ -146,7 +176,9 @@ def test_resume_after_failure_in_last_interval_gives_equal_tables(tiny_model_dir
     _, metrics = run_curriculum(cfg)
     assert tracker.client.get_run(failed.info.run_id).info.status == "FINISHED"  # the same MLflow run, resumed
     for interval in range(2):
-        assert pq.read_table(store.stage_path(interval, "select")).equals(pq.read_table(reference.stage_path(interval, "select")))
+        assert pq.read_table(store.stage_path(interval, "select")).equals(
+            pq.read_table(reference.stage_path(interval, "select"))
+        )
     strip = lambda m: {k: v for k, v in m.items() if not k.endswith("_seconds")}  # noqa: E731
     assert [strip(m) for m in metrics] == [strip(m) for m in ref_metrics]
     started = [(e["interval"], e["stage"]) for e in store.stage_log() if e["event"] == "started"]
@@ -182,11 +214,13 @@ def test_keep_checkpoints_prunes_finished_intervals(tiny_model_dir, prefect_api,
         assert (store.interval_dir(interval) / "train_stats.json").exists()
 
 
-def test_evaluation_every_k_skips_the_intervals_between_and_changes_nothing_else(tiny_model_dir, prefect_api, tmp_path, finished_run):
+def test_evaluation_every_k_skips_the_intervals_between_and_changes_nothing_else(
+    tiny_model_dir, prefect_api, tmp_path, finished_run
+):
     """`evaluation.every: 2` over 2 intervals evaluates only the last: interval 0 records no
     accuracy (NULL in SQL, nothing in MLflow), keep_checkpoints 'best' chooses among evaluated
     intervals, and the training trajectory is the every-interval run's to the bit."""
-    from storage.catalog import list_runs
+    from edco.storage.catalog import list_runs
 
     data = tiny_config(tiny_model_dir, tmp_path, **{"evaluation.every": 2})
     data["storage"]["keep_checkpoints"] = "best"
@@ -201,13 +235,17 @@ def test_evaluation_every_k_skips_the_intervals_between_and_changes_nothing_else
         ours, theirs = store.read_table(interval, "select"), reference_store.read_table(interval, "select")
         assert ours.drop_columns(["run"]).equals(theirs.drop_columns(["run"]))
     assert query(tmp_path, "SELECT interval, accuracy FROM metrics ORDER BY 1").to_pylist() == [
-        {"interval": 0, "accuracy": None}, {"interval": 1, "accuracy": metrics[1]["accuracy"]}]
+        {"interval": 0, "accuracy": None},
+        {"interval": 1, "accuracy": metrics[1]["accuracy"]},
+    ]
     assert MlflowTracker(store).metric_history("accuracy") == [(1, metrics[1]["accuracy"])]
     assert [i for i in range(2) if store.checkpoint_dir(i).exists()] == [1]
     assert list_runs(tmp_path)[0].best_accuracy == metrics[1]["accuracy"]
 
 
-def test_damaged_interval_after_pruning_goes_back_to_a_checkpoint_that_exists(tiny_model_dir, prefect_api, tmp_path, caplog):
+def test_damaged_interval_after_pruning_goes_back_to_a_checkpoint_that_exists(
+    tiny_model_dir, prefect_api, tmp_path, caplog
+):
     data = tiny_config(tiny_model_dir, tmp_path, **{"curriculum.intervals": 3})
     data["storage"]["keep_checkpoints"] = "last"
     store, first = run_curriculum(parse_config(data))
@@ -233,14 +271,17 @@ def test_whole_flow_in_bf16_on_the_cpu(tiny_model_dir, prefect_api, tmp_path):
 def test_whole_flow_on_cuda_in_bf16(tiny_model_dir, prefect_api, tmp_path):
     cfg = parse_config(tiny_config(tiny_model_dir, tmp_path, **{"model.device": "cuda", "model.dtype": "auto"}))
     store, metrics = run_curriculum(cfg)
-    from edco.models import load_model
+    from edco.models.loading import load_model
 
     assert load_model(cfg.model, store.checkpoint_dir(1)).dtype == torch.bfloat16
     assert len(metrics) == 2 and store.interval_problem(1) is None
 
 
 def test_skip_invalid_quarantines_bad_rows_in_the_run_folder(tiny_model_dir, prefect_api, tmp_path):
-    rows = [{"id": f"p{i}", "question": f"Fan tray {i} failed.", "choices": ["fan", "link"], "answer": i % 2} for i in range(6)]
+    rows = [
+        {"id": f"p{i}", "question": f"Fan tray {i} failed.", "choices": ["fan", "link"], "answer": i % 2}
+        for i in range(6)
+    ]
     rows.insert(2, {"id": "bad", "question": "No choices here", "choices": ["only one"], "answer": 0})
     pool = tmp_path / "pool.jsonl"
     pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -254,10 +295,22 @@ def test_skip_invalid_quarantines_bad_rows_in_the_run_folder(tiny_model_dir, pre
 
 def test_grpo_curriculum_logs_reward_diagnostics_per_interval_and_per_step(tiny_model_dir, prefect_api, tmp_path):
     grpo = {"num_generations": 2, "iterations": 2, "max_completion_length": 4}
-    cfg = parse_config(tiny_config(tiny_model_dir, tmp_path, **{"training.method": "grpo", "training.batch_size": 2, "training.grpo": grpo}))
+    cfg = parse_config(
+        tiny_config(
+            tiny_model_dir, tmp_path, **{"training.method": "grpo", "training.batch_size": 2, "training.grpo": grpo}
+        )
+    )
     store, metrics = run_curriculum(cfg)
     for m in metrics:
-        assert {"reward_mean", "reward_std", "frac_reward_zero_std", "completion_length", "kl", "grad_norm", "no_answer_frac"} <= set(m)
+        assert {
+            "reward_mean",
+            "reward_std",
+            "frac_reward_zero_std",
+            "completion_length",
+            "kl",
+            "grad_norm",
+            "no_answer_frac",
+        } <= set(m)
         assert m["train_steps"] == 2
     tracker = MlflowTracker(store)
     assert [step for step, _ in tracker.metric_history("reward_mean")] == [0, 1]
@@ -265,9 +318,13 @@ def test_grpo_curriculum_logs_reward_diagnostics_per_interval_and_per_step(tiny_
     assert (store.checkpoint_dir(1) / "model.safetensors").exists()
 
 
-def test_sec_bandit_state_is_a_checksummed_interval_output_restored_on_resume(tiny_model_dir, prefect_api, tmp_path, monkeypatch):
+def test_sec_bandit_state_is_a_checksummed_interval_output_restored_on_resume(
+    tiny_model_dir, prefect_api, tmp_path, monkeypatch
+):
     def config(root):
-        return parse_config(tiny_config(tiny_model_dir, root, **{"selection.strategy": "sec", "curriculum.intervals": 3}))
+        return parse_config(
+            tiny_config(tiny_model_dir, root, **{"selection.strategy": "sec", "curriculum.intervals": 3})
+        )
 
     reference, _ = run_curriculum(config(tmp_path / "reference"))
     states = [reference.selection_state(i) for i in range(3)]

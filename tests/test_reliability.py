@@ -16,14 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from edco.cli import main
-from edco.config import ModelConfig, parse_config
+from edco.cli.app import main
+from edco.config.schema import ModelConfig, parse_config
 from edco.errors import ConfigError, ModelError, StoreError
-from flows.curriculum import run_curriculum
-from storage.lock import RunLock
-from storage.sql import query
-from storage.store import RunStore
-from tests.conftest import tiny_config
+from edco.flows.curriculum import run_curriculum
+from edco.storage.lock import RunLock
+from edco.storage.sql import query
+from edco.storage.store import RunStore
+from tests.helpers import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +70,16 @@ def test_corrupted_file_is_detected_and_the_run_resumes_from_the_last_intact_int
     assert f"resuming from interval {first_rerun}" in caplog.text
     set_aside = sorted(p.name.split("-")[0] for p in (store.run_dir / "damaged").iterdir())
     assert set_aside == [f"interval_{i:03d}" for i in range(first_rerun, 2)]  # kept, not deleted
-    reran = {e["interval"] for e in store.stage_log()[len(finished.stage_log()):] if e["event"] == "started"}
+    reran = {e["interval"] for e in store.stage_log()[len(finished.stage_log()) :] if e["event"] == "started"}
     assert reran == set(range(first_rerun, 2))
 
 
 def test_transient_error_is_retried_and_the_retry_is_logged(tiny_model_dir, prefect_api, tmp_path, caplog, monkeypatch):
     monkeypatch.setenv("EDCO_FAIL_AT", "score.mid@0")
     monkeypatch.setenv("EDCO_FAIL_ONCE_FILE", str(tmp_path / "failed-once"))
-    store, _ = run_curriculum(parse_config(tiny_config(tiny_model_dir, tmp_path / "store", **{"curriculum.intervals": 1})))
+    store, _ = run_curriculum(
+        parse_config(tiny_config(tiny_model_dir, tmp_path / "store", **{"curriculum.intervals": 1}))
+    )
     assert "injected fault at score.mid@0" in caplog.text and "Retry 1/2" in caplog.text
     events = [(e["stage"], e["event"]) for e in store.stage_log() if e["interval"] == 0 and e["stage"] == "score"]
     assert events == [("score", "started"), ("score", "started"), ("score", "finished")]
@@ -87,7 +89,7 @@ def test_only_io_errors_are_retried():
     from prefect.states import Failed
 
     from edco.errors import DataError
-    from tasks.stage import is_transient
+    from edco.tasks.stage import is_transient
 
     assert is_transient(None, None, Failed(data=OSError("disk hiccup")))
     assert not is_transient(None, None, Failed(data=DataError("bad row")))
@@ -97,7 +99,7 @@ def test_only_io_errors_are_retried():
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from storage.lock import RunLock
+from edco.storage.lock import RunLock
 lock = RunLock(Path(sys.argv[1])).__enter__()
 print("locked", flush=True)
 if sys.argv[2] == "die":
@@ -108,8 +110,12 @@ time.sleep(120)
 
 
 def hold_lock(run_dir: Path, mode: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir), mode], stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).parent.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -142,8 +148,14 @@ def test_two_runs_side_by_side_and_sql_while_writing(finished, tiny_model_dir, p
         config.write_text(yaml.safe_dump(tiny_config(tiny_model_dir, root, run_name=name, seed=seed)))
         logs.append(tmp_path / f"{name}.log")
         with open(logs[-1], "w") as log:  # a file, not a pipe: a long traceback must not block the child
-            procs.append(subprocess.Popen([sys.executable, "-m", "edco.cli", "run", str(config)], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=log))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "edco.cli.app", "run", str(config)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            )
     reads = 0
     while any(p.poll() is None for p in procs):
         query(root, "SELECT run, interval, count(*) FROM scores GROUP BY ALL")  # never sees a half file
@@ -180,14 +192,14 @@ def test_config_change_between_run_and_resume_is_refused_with_a_diff(finished, t
 
 
 def test_ui_binds_to_loopback_by_default(tmp_path):
-    from edco.cli import mlflow_ui_command
+    from edco.cli.query import mlflow_ui_command
 
     (tmp_path / "mlflow.db").write_text("")
     command = mlflow_ui_command(tmp_path, "127.0.0.1", 5000)
     assert command[command.index("--host") + 1] == "127.0.0.1"
     import inspect
 
-    from edco.cli import ui
+    from edco.cli.query import ui
 
     assert inspect.signature(ui).parameters["host"].default == "127.0.0.1"
 
@@ -196,7 +208,7 @@ def test_ui_binds_to_loopback_by_default(tmp_path):
 def test_checkpoints_are_never_unpickled(tiny_model_dir, tmp_path, lora, name):
     import torch
 
-    from edco.models import load_model
+    from edco.models.loading import load_model
 
     marker = tmp_path / "pwned"
 
@@ -214,7 +226,7 @@ def test_checkpoints_are_never_unpickled(tiny_model_dir, tmp_path, lora, name):
 
 
 def test_remote_code_is_off_by_default_and_unknown_models_are_refused():
-    from edco.models import load_model
+    from edco.models.loading import load_model
 
     assert ModelConfig().trust_remote_code is False
     with pytest.raises(ModelError, match="unknown model name"):
@@ -238,15 +250,17 @@ def test_forced_config_change_extends_a_finished_run_without_touching_it(finishe
     assert store.interval_problem(2) is None
     assert store.info()["previous_config_hashes"] == [finished.info()["config_hash"]]
     assert store.config().curriculum.intervals == 3
-    from tracking.mlflow_runs import MlflowTracker, run_summary
+    from edco.tracking.mlflow_runs import MlflowTracker, run_summary
 
     tracker = MlflowTracker(store)
-    assert run_summary(tracker)["tags"]["edco.final_interval"] == "2"  # the extended run's final checkpoint was uploaded
+    assert (
+        run_summary(tracker)["tags"]["edco.final_interval"] == "2"
+    )  # the extended run's final checkpoint was uploaded
     assert [step for step, _ in tracker.metric_history("accuracy")] == [0, 1, 2]
 
 
 def test_a_forced_config_change_is_one_atomic_step(finished, tmp_path, monkeypatch):
-    from edco.faults import InjectedFault
+    from edco.faultpoints import InjectedFault
 
     store = copy_store(finished, tmp_path / "store")
     _, data = frozen_config_with(store, tmp_path, "curriculum", "intervals", 3)
@@ -263,7 +277,7 @@ def test_a_forced_config_change_is_one_atomic_step(finished, tmp_path, monkeypat
 def test_a_copied_store_works_where_it_lands_after_the_original_is_gone(finished, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from tracking.mlflow_runs import MlflowTracker, open_store_ui, tracking_uri
+    from edco.tracking.mlflow_runs import MlflowTracker, open_store_ui, tracking_uri
 
     store = copy_store(finished, tmp_path / "original")
     moved = tmp_path / "laptop" / "store"

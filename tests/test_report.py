@@ -11,12 +11,12 @@ import pyarrow as pa
 import pytest
 from PIL import Image, ImageStat
 
-from edco import plots
-from edco.cli import main
+from edco.cli.app import main
 from edco.errors import StoreError
-from edco.report import render_report
-from storage.report import INTERVAL_PLOTS, build_report
-from tests.conftest import headless
+from edco.reporting import plots
+from edco.reporting.html import render_report
+from edco.storage.report import INTERVAL_PLOTS, build_report
+from tests.helpers import headless
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -24,23 +24,36 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def _scores(values: list[float | None], signal: str) -> pa.Table:
     """Two intervals of a 6-sample pool, the second scoring 0.8 times the first; ranks 1-2 are selected."""
     n = len(values)
-    return pa.table({
-        "run": ["r"] * 2 * n,
-        "interval": [0] * n + [1] * n,
-        "sample_id": [f"q{i}" for i in range(n)] * 2,
-        "score": pa.array(values + [None if v is None else v * 0.8 for v in values], pa.float64()),
-        "signal": [signal] * 2 * n,
-        "rank": list(range(1, n + 1)) * 2,
-        "selected": [i < 2 for i in range(n)] * 2,
-    })
+    return pa.table(
+        {
+            "run": ["r"] * 2 * n,
+            "interval": [0] * n + [1] * n,
+            "sample_id": [f"q{i}" for i in range(n)] * 2,
+            "score": pa.array(values + [None if v is None else v * 0.8 for v in values], pa.float64()),
+            "signal": [signal] * 2 * n,
+            "rank": list(range(1, n + 1)) * 2,
+            "selected": [i < 2 for i in range(n)] * 2,
+        }
+    )
 
 
 ENTROPY = _scores([2.5, 2.1, 1.4, 1.2, 0.9, 0.3], "entropy")
 NO_SIGNAL = _scores([None] * 6, "none")
 METRICS = [
-    {"run": "r", "interval": i, "accuracy": acc, "base_accuracy": 0.25, "signal": "entropy",
-     "selected_signal_mean": sel, "pool_signal_mean": pool, "train_loss": loss,
-     "score_seconds": 1.5, "select_seconds": 0.1, "train_seconds": 12.0, "evaluate_seconds": 3.25}
+    {
+        "run": "r",
+        "interval": i,
+        "accuracy": acc,
+        "base_accuracy": 0.25,
+        "signal": "entropy",
+        "selected_signal_mean": sel,
+        "pool_signal_mean": pool,
+        "train_loss": loss,
+        "score_seconds": 1.5,
+        "select_seconds": 0.1,
+        "train_seconds": 12.0,
+        "evaluate_seconds": 3.25,
+    }
     for i, (acc, sel, pool, loss) in enumerate([(0.3, 2.3, 1.4, 2.2), (0.4, 2.0, 1.2, 1.9), (0.5, 1.7, 1.1, 1.6)])
 ]
 TURNOVER = [
@@ -92,7 +105,10 @@ def test_accuracy_and_signal_without_a_signal_still_draws_accuracy(tmp_path):
 
 def _page(top_samples: list[dict] | None = None) -> str:
     return render_report(
-        "r<b>", "run_name: r\nnote: a & b\n", METRICS, TURNOVER,
+        "r<b>",
+        "run_name: r\nnote: a & b\n",
+        METRICS,
+        TURNOVER,
         top_samples or [{"sample_id": "q0", "score": 2.5, "rank": 1, "selected": True, "question": "plain"}],
         {"accuracy": b"\x89PNG-one", "turnover": b"\x89PNG-two"},
     )
@@ -124,7 +140,7 @@ def test_render_report_embeds_images_and_references_nothing_outside():
 
 def test_importing_plots_and_report_pulls_in_no_orchestration_or_store():
     code = (
-        "import sys, edco.plots, edco.report\n"
+        "import sys, edco.reporting.plots, edco.reporting.html\n"
         "bad = [m for m in ('prefect', 'mlflow', 'flows', 'tasks', 'storage') if m in sys.modules]\n"
         "assert not bad, bad"
     )
@@ -147,7 +163,9 @@ def test_report_of_a_finished_run_renders_in_headless_chromium(finished_run, chr
     page = build_report(store.run_dir.parent, store.name)
     assert page == store.run_dir / "report" / "report.html"
     assert {str(p.relative_to(page.parent)) for p in page.parent.rglob("*") if p.is_file()} == {
-        "report.html", *(f"interval_00{i}/{name}" for i in (0, 1) for name in INTERVAL_PLOTS)}
+        "report.html",
+        *(f"interval_00{i}/{name}" for i in (0, 1) for name in INTERVAL_PLOTS),
+    }
     dom = headless(chromium, page.as_uri(), tmp_path / "profile", "--dump-dom")
     assert "<title>edco report: tiny</title>" in dom
     table = re.search(r'<table id="intervals">.*?</table>', dom, re.S).group(0)

@@ -10,21 +10,25 @@ import pyarrow.compute as pc
 import pytest
 from scipy import stats
 
-from edco import calibration, rescoring
-from edco.config import ScoringConfig, parse_config
-from edco.entropy import score_table
-from flows.curriculum import run_curriculum
-from tests.conftest import tiny_config
-from tracking.mlflow_runs import MlflowTracker
+from edco.config.schema import ScoringConfig, parse_config
+from edco.flows.curriculum import run_curriculum
+from edco.scoring import calibration, rescoring
+from edco.scoring.entropy import score_table
+from edco.tracking.mlflow_runs import MlflowTracker
+from tests.helpers import tiny_config
 
 
 def select_table(scores: list[float], ranks: list[int], n: int, scored_at: list[int] | None = None) -> pa.Table:
     """A select-stage table as the store holds it (columns in the stage's order)."""
     ids = [f"s{i}" for i in range(len(scores))]
     columns = {
-        "run": ["r"] * len(ids), "interval": pa.array([0] * len(ids), pa.int32()), "sample_id": ids,
-        "score": pa.array(scores, pa.float64()), "n_tokens": pa.array([4] * len(ids), pa.int32()),
-        "model_tokens": pa.array([100] * len(ids), pa.int64()), "signal": ["prefix_entropy_nats"] * len(ids),
+        "run": ["r"] * len(ids),
+        "interval": pa.array([0] * len(ids), pa.int32()),
+        "sample_id": ids,
+        "score": pa.array(scores, pa.float64()),
+        "n_tokens": pa.array([4] * len(ids), pa.int32()),
+        "model_tokens": pa.array([100] * len(ids), pa.int64()),
+        "signal": ["prefix_entropy_nats"] * len(ids),
     }
     if scored_at is not None:
         columns["scored_at"] = pa.array(scored_at, pa.int32())
@@ -39,7 +43,10 @@ def test_plan_scores_the_last_selection_the_margin_and_a_seeded_share():
     band = {f"s{i}" for i in range(14, 20)}  # ranks 1-6: the 4 trained and ceil(0.5 * 4) = 2 next
     chosen = {s for s, r in zip(previous["sample_id"].to_pylist(), plan.rescore) if r}
     assert band <= chosen and 6 < len(chosen) <= 6 + 5  # plus round(0.25 * 20) = 5 seeded, some maybe in the band
-    assert plan.rescore.tolist() == rescoring.plan(previous.take(np.arange(20)[::-1]), None, cfg, 4, 3, 1).rescore[::-1].tolist()
+    assert (
+        plan.rescore.tolist()
+        == rescoring.plan(previous.take(np.arange(20)[::-1]), None, cfg, 4, 3, 1).rescore[::-1].tolist()
+    )
     assert not plan.plateau and plan.movement is None
     assert rescoring.plan(previous, None, ScoringConfig(), n=4, seed=3, interval=1).rescore.all()
 
@@ -68,10 +75,18 @@ def test_plateau_leaves_out_the_seeded_share():
 
 def test_merge_replaces_fresh_rows_and_carries_the_rest_at_no_cost():
     previous = select_table([1.0, 2.0, 3.0, 4.0], [4, 3, 2, 1], n=1, scored_at=[0, 1, 1, 0])
-    fresh = rescoring.with_scored_at(pa.table({
-        "sample_id": ["s3", "s1"], "score": pa.array([0.25, 0.5]), "n_tokens": pa.array([2, 3], pa.int32()),
-        "model_tokens": pa.array([50, 60], pa.int64()), "signal": ["prefix_entropy_nats"] * 2,
-    }), 2)
+    fresh = rescoring.with_scored_at(
+        pa.table(
+            {
+                "sample_id": ["s3", "s1"],
+                "score": pa.array([0.25, 0.5]),
+                "n_tokens": pa.array([2, 3], pa.int32()),
+                "model_tokens": pa.array([50, 60], pa.int64()),
+                "signal": ["prefix_entropy_nats"] * 2,
+            }
+        ),
+        2,
+    )
     merged = rescoring.merge(previous, fresh, interval=2)
     assert merged["sample_id"].to_pylist() == ["s0", "s1", "s2", "s3"]
     assert merged["score"].to_pylist() == [1.0, 0.5, 3.0, 0.25]
@@ -82,8 +97,10 @@ def test_merge_replaces_fresh_rows_and_carries_the_rest_at_no_cost():
 
 def test_calibration_picks_the_smallest_prefix_that_agrees_with_full():
     rows = [
-        {"mode": "full", "tokens": 64, "spearman": 1.0}, {"mode": "prefix", "tokens": 1, "spearman": 0.5},
-        {"mode": "prefix", "tokens": 2, "spearman": math.nan}, {"mode": "prefix", "tokens": 4, "spearman": 0.85},
+        {"mode": "full", "tokens": 64, "spearman": 1.0},
+        {"mode": "prefix", "tokens": 1, "spearman": 0.5},
+        {"mode": "prefix", "tokens": 2, "spearman": math.nan},
+        {"mode": "prefix", "tokens": 4, "spearman": 0.85},
         {"mode": "prefix", "tokens": 8, "spearman": 0.9},
     ]
     assert calibration.choose(rows, 0.8) == {"mode": "prefix", "prefix_tokens": 4}
@@ -98,11 +115,21 @@ def test_calibration_picks_the_smallest_prefix_that_agrees_with_full():
 def partial_run(tiny_model_dir, prefect_api, tmp_path_factory):
     """finished_tiny's config (full re-scoring) run for 3 intervals with a quarter re-scored and a plateau trigger
     that always fires once it can measure: interval 1 starts from the same model as finished_tiny's."""
-    cfg = parse_config(tiny_config(
-        tiny_model_dir, tmp_path_factory.mktemp("partial"), **{"curriculum.intervals": 3},
-        scoring={"mode": "prefix", "prefix_tokens": 4, "batch_size": 5, "rescore_fraction": 0.25,
-                 "rescore_margin": 0.5, "plateau_spearman": -0.99},
-    ))
+    cfg = parse_config(
+        tiny_config(
+            tiny_model_dir,
+            tmp_path_factory.mktemp("partial"),
+            **{"curriculum.intervals": 3},
+            scoring={
+                "mode": "prefix",
+                "prefix_tokens": 4,
+                "batch_size": 5,
+                "rescore_fraction": 0.25,
+                "rescore_margin": 0.5,
+                "plateau_spearman": -0.99,
+            },
+        )
+    )
     return run_curriculum(cfg)
 
 
@@ -130,11 +157,16 @@ def test_plateau_trigger_measures_movement_from_the_stored_tables_and_scores_onl
     previous, before = store.read_table(1, "select"), store.read_table(0, "select")
     trained = set(before.filter(pc.field("selected"))["sample_id"].to_pylist())
     old = dict(zip(before["sample_id"].to_pylist(), before["score"].to_pylist()))
-    pairs = [(score, old[s]) for s, score, at in zip(*(previous[c].to_pylist() for c in ("sample_id", "score", "scored_at")))
-             if at == 1 and s not in trained]
+    pairs = [
+        (score, old[s])
+        for s, score, at in zip(*(previous[c].to_pylist() for c in ("sample_id", "score", "scored_at")))
+        if at == 1 and s not in trained
+    ]
     rho = stats.spearmanr(*zip(*pairs)).statistic
     info = store.score_info(2)
-    assert info["movement_spearman"] == pytest.approx(rho) and metrics[2]["score_movement_spearman"] == pytest.approx(rho)
+    assert info["movement_spearman"] == pytest.approx(rho) and metrics[2]["score_movement_spearman"] == pytest.approx(
+        rho
+    )
     assert info["plateau"] is True
     boundary = previous.filter(pc.less_equal(previous["rank"], 8 + 4))["sample_id"].to_pylist()
     scored = store.read_table(2, "score").filter(pc.equal(pc.field("scored_at"), 2))["sample_id"].to_pylist()
@@ -143,11 +175,19 @@ def test_plateau_trigger_measures_movement_from_the_stored_tables_and_scores_onl
 
 @pytest.fixture(scope="module")
 def calibrated_run(tiny_model_dir, prefect_api, tmp_path_factory):
-    cfg = parse_config(tiny_config(
-        tiny_model_dir, tmp_path_factory.mktemp("calibrated"),
-        scoring={"mode": "prefix", "prefix_tokens": "auto", "max_new_tokens": 8, "batch_size": 5,
-                 "calibration": {"samples": 12, "candidates": [2, 1], "spearman": 0.5}},
-    ))
+    cfg = parse_config(
+        tiny_config(
+            tiny_model_dir,
+            tmp_path_factory.mktemp("calibrated"),
+            scoring={
+                "mode": "prefix",
+                "prefix_tokens": "auto",
+                "max_new_tokens": 8,
+                "batch_size": 5,
+                "calibration": {"samples": 12, "candidates": [2, 1], "spearman": 0.5},
+            },
+        )
+    )
     return cfg, *run_curriculum(cfg)
 
 
@@ -166,12 +206,15 @@ def test_auto_prefix_calibrates_at_interval_0_and_scores_every_interval_with_the
     generated = set(store.read_table(1, "score")["n_tokens"].to_pylist())
     assert max(generated) <= (k or 8)
     tracker = MlflowTracker(store)
-    assert "score_info.json" in {a.path.split("/")[-1] for a in tracker.client.list_artifacts(tracker.run_id, "interval_000")}
+    assert "score_info.json" in {
+        a.path.split("/")[-1] for a in tracker.client.list_artifacts(tracker.run_id, "interval_000")
+    }
     assert tracker.metric_history("calibrated_prefix_tokens") == [(0, float(k))]
 
 
 def test_replay_benchmark_with_full_rescoring_reproduces_the_run(finished_tiny):
-    """benchmarks/rescoring.py replays policies on a finished run; re-scoring everything must give back the run itself."""
+    """benchmarks/rescoring.py replays policies on a finished run; re-scoring everything must give
+    back the run itself."""
     from benchmarks.rescoring import replay
 
     _, store, _ = finished_tiny

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edco.rewards import answer_reward, completion_text, extract_choice, no_answer_count
+from edco.training.rewards import answer_reward, completion_text, extract_choice, no_answer_count
 
 DATA = Path(__file__).parent / "data" / "smollm2_demo_completions.jsonl"
 REAL = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
@@ -125,16 +125,24 @@ def test_answer_reward_for_string_completions() -> None:
 
 def test_answer_reward_for_conversational_completions() -> None:
     prompts = [[{"role": "user", "content": "q"}]] * 2
-    completions = [[{"role": "assistant", "content": "C. Optical receive power too low"}],
-                   [{"role": "assistant", "content": "答案：A"}]]
+    completions = [
+        [{"role": "assistant", "content": "C. Optical receive power too low"}],
+        [{"role": "assistant", "content": "答案：A"}],
+    ]
     assert answer_reward(prompts, completions, answer=[2, 3], choices=[FOUR] * 2) == [1.0, 0.0]
 
 
 def test_answer_reward_logs_no_answer_fraction() -> None:
     logged: list[tuple[str, float]] = []
     completions = ["B", "hmm", "E", "Option D"]
-    answer_reward(["p"] * 4, completions, answer=[1, 0, 0, 3], choices=[FOUR] * 4,
-                  log_metric=lambda name, value: logged.append((name, value)), trainer_state=None)
+    answer_reward(
+        ["p"] * 4,
+        completions,
+        answer=[1, 0, 0, 3],
+        choices=[FOUR] * 4,
+        log_metric=lambda name, value: logged.append((name, value)),
+        trainer_state=None,
+    )
     assert logged == [("no_answer_frac", 0.5)]
 
 
@@ -157,6 +165,6 @@ def test_real_completions_distribution() -> None:
 
 
 def test_rewards_module_stays_light() -> None:
-    code = "import sys, edco.rewards; print(sorted({'torch', 'prefect', 'mlflow'} & set(sys.modules)))"
+    code = "import sys, edco.training.rewards; print(sorted({'torch', 'prefect', 'mlflow'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

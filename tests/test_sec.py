@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from edco.sec import (
+from edco.selection.sec import (
     NO_CATEGORY,
     BanditState,
     arm_rewards,
@@ -112,6 +112,6 @@ def test_draw_follows_the_boltzmann_policy_then_renormalises_when_an_arm_runs_ou
 
 
 def test_occurrence_counts_earlier_equal_values():
-    from edco.sec import _occurrence
+    from edco.selection.sec import _occurrence
 
     assert _occurrence(np.array([2, 0, 2, 2, 0, 1])).tolist() == [0, 0, 1, 2, 1, 0]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from edco.config import SelectionConfig
+from edco.config.schema import SelectionConfig
 from edco.errors import ConfigError
-from edco.sec import BanditState
-from edco.selection import STRATEGIES, SelectionInput, resolve_top_n, select
+from edco.selection.sec import BanditState
+from edco.selection.strategies import STRATEGIES, SelectionInput, resolve_top_n, select
 
 
 def scores(ids, values):
@@ -35,8 +35,13 @@ VALUES = [0.5, 0.9, 0.1, 0.7, 0.3, 0.8, 0.2, 0.6, 0.4, 1.0]  # s9 > s1 > s5 > s3
 
 def test_each_strategy_measures_its_own_signal():
     assert {name: (s.signal, s.rescore) for name, s in STRATEGIES.items()} == {
-        "edco": ("entropy", True), "random": ("none", True), "static_ppl": ("perplexity", False),
-        "dynamic_ppl": ("perplexity", True), "sec": ("none", True), "length": ("length", False), "ifd": ("ifd", True),
+        "edco": ("entropy", True),
+        "random": ("none", True),
+        "static_ppl": ("perplexity", False),
+        "dynamic_ppl": ("perplexity", True),
+        "sec": ("none", True),
+        "length": ("length", False),
+        "ifd": ("ifd", True),
     }
 
 
@@ -50,7 +55,13 @@ def test_every_strategy_selects_exactly_n_with_a_full_ranking(strategy):
 
 def test_edco_selects_highest_scores_with_ties_broken_by_id():
     table, _ = run("edco", scores(["d", "b", "a", "c", "e"], [0.5, 0.9, 0.5, 0.1, 0.5]), 3)
-    assert dict(zip(table["sample_id"].to_pylist(), table["rank"].to_pylist())) == {"b": 1, "a": 2, "d": 3, "e": 4, "c": 5}
+    assert dict(zip(table["sample_id"].to_pylist(), table["rank"].to_pylist())) == {
+        "b": 1,
+        "a": 2,
+        "d": 3,
+        "e": 4,
+        "c": 5,
+    }
     assert picked(table) == ["d", "b", "a"]
 
 
@@ -105,7 +116,9 @@ def test_sec_updates_from_the_last_intervals_gains_and_then_prefers_the_arm_that
     categories = ["x"] * 5 + ["y"] * 5
     previous = BanditState(q={"x": 0.0, "y": 0.0}, draws={"x": 2, "y": 2}).to_json()
     gain = {"s0": 4.0, "s1": 2.0, "s6": 0.0}  # x gained (4 + 2) / 2 = 3, y gained 0
-    table, state = run("sec", scores(IDS, VALUES), 4, interval=1, seed=0, categories=categories, state=previous, sample_gain=gain)
+    table, state = run(
+        "sec", scores(IDS, VALUES), 4, interval=1, seed=0, categories=categories, state=previous, sample_gain=gain
+    )
     assert BanditState.from_json(state).q == pytest.approx({"x": 1.5, "y": 0.0})  # Q = 0.5 * 0 + 0.5 * r
     # pi(x) = e^(1.5/0.4) / (e^(1.5/0.4) + 1) = 0.977: nearly every slot draws from x
     chosen = picked(table)
@@ -114,12 +127,25 @@ def test_sec_updates_from_the_last_intervals_gains_and_then_prefers_the_arm_that
 
 def test_sec_state_comes_only_from_what_it_is_given():
     categories = ["x", "y"] * 5
-    runs = [run("sec", scores(IDS, VALUES), 4, interval=2, seed=5, categories=categories,
-                state={"q": {"x": 0.3}, "draws": {}}, sample_gain={"s1": 1.0}) for _ in range(2)]
+    runs = [
+        run(
+            "sec",
+            scores(IDS, VALUES),
+            4,
+            interval=2,
+            seed=5,
+            categories=categories,
+            state={"q": {"x": 0.3}, "draws": {}},
+            sample_gain={"s1": 1.0},
+        )
+        for _ in range(2)
+    ]
     assert runs[0][0].equals(runs[1][0]) and runs[0][1] == runs[1][1]
 
 
-@pytest.mark.parametrize("pool, epochs, intervals, expected", [(2000, 3, 6, 1000), (10, 1, 3, 3), (5, 1, 10, 1), (7, 4, 2, 7)])
+@pytest.mark.parametrize(
+    "pool, epochs, intervals, expected", [(2000, 3, 6, 1000), (10, 1, 3, 3), (5, 1, 10, 1), (7, 4, 2, 7)]
+)
 def test_auto_top_n_matches_the_training_budget_of_plain_training(pool, epochs, intervals, expected):
     assert resolve_top_n("auto", pool, epochs, intervals) == expected
 

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from edco.entropy import SCORE_SCHEMA
-from edco.prompts import answer_text, chat_prompt
-from edco.signals import answer_losses, ifd_table, length_table, perplexity_table
-from edco.prompts import sft_examples
-from tests.conftest import QUESTIONS, make_records
+from edco.data.prompts import answer_text, chat_prompt, sft_examples
+from edco.scoring.entropy import SCORE_SCHEMA
+from edco.scoring.losses import answer_losses
+from edco.scoring.signals import ifd_table, length_table, perplexity_table
+from tests.helpers import QUESTIONS, make_records
 
 
 def reference_loss(model, context: list[int], answer: list[int]) -> float:
@@ -113,4 +113,6 @@ def test_progress_reaches_the_total_and_mode_is_restored(tiny):
     finally:
         model.train(was_training)
     done = [d for d, _ in seen]
-    assert {t for _, t in seen} == {14} and done == sorted(set(done)) and 7 in done and done[-1] == 14  # two passes of 7
+    assert (
+        {t for _, t in seen} == {14} and done == sorted(set(done)) and 7 in done and done[-1] == 14
+    )  # two passes of 7

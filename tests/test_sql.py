@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from edco.cli import main
+from edco.cli.app import main
 from edco.errors import QueryError
-from storage.sql import query
+from edco.storage.sql import query
 
 SELECTIONS = {0: {"a", "b", "c"}, 1: {"b", "c", "d"}, 2: {"a", "d", "e"}}
 POOL = ["a", "b", "c", "d", "e", "f"]
@@ -21,19 +21,29 @@ def store(tmp_path):
     for interval, chosen in SELECTIONS.items():
         folder = tmp_path / "r1" / f"interval_{interval:03d}"
         folder.mkdir(parents=True)
-        table = pa.table({
-            "run": ["r1"] * 6, "interval": pa.array([interval] * 6, pa.int32()), "sample_id": POOL,
-            "score": [float(i) for i in range(6)], "signal": ["prefix_entropy_nats"] * 6,
-            "n_tokens": pa.array([4] * 6, pa.int32()), "rank": pa.array(range(1, 7), pa.int32()),
-            "selected": [s in chosen for s in POOL],
-        })
+        table = pa.table(
+            {
+                "run": ["r1"] * 6,
+                "interval": pa.array([interval] * 6, pa.int32()),
+                "sample_id": POOL,
+                "score": [float(i) for i in range(6)],
+                "signal": ["prefix_entropy_nats"] * 6,
+                "n_tokens": pa.array([4] * 6, pa.int32()),
+                "rank": pa.array(range(1, 7), pa.int32()),
+                "selected": [s in chosen for s in POOL],
+            }
+        )
         pq.write_table(table, folder / "scores.parquet")
-        (folder / "metrics.json").write_text(json.dumps({"run": "r1", "interval": interval, "accuracy": 0.5 + interval / 10}))
+        (folder / "metrics.json").write_text(
+            json.dumps({"run": "r1", "interval": interval, "accuracy": 0.5 + interval / 10})
+        )
     return tmp_path
 
 
 def test_turnover_counts_new_retained_and_returning(store):
-    rows = query(store, "SELECT interval, selected, new, retained, returned FROM turnover ORDER BY interval").to_pylist()
+    rows = query(
+        store, "SELECT interval, selected, new, retained, returned FROM turnover ORDER BY interval"
+    ).to_pylist()
     assert rows == [
         {"interval": 0, "selected": 3, "new": 3, "retained": 0, "returned": 0},
         {"interval": 1, "selected": 3, "new": 1, "retained": 2, "returned": 0},  # d new; b, c retained
@@ -73,7 +83,11 @@ def test_writes_and_escapes_are_refused(store, sql, message):
 def test_cli_sql_formats(store, capsys):
     sql = "SELECT interval, new FROM turnover ORDER BY interval"
     assert main(["sql", "--root", str(store), "--format", "json", sql]) == 0
-    assert json.loads(capsys.readouterr().out) == [{"interval": 0, "new": 3}, {"interval": 1, "new": 1}, {"interval": 2, "new": 1}]
+    assert json.loads(capsys.readouterr().out) == [
+        {"interval": 0, "new": 3},
+        {"interval": 1, "new": 1},
+        {"interval": 2, "new": 1},
+    ]
     assert main(["sql", "--root", str(store), "--format", "csv", sql]) == 0
     assert capsys.readouterr().out.splitlines() == ['"interval","new"', "0,3", "1,1", "2,1"]
     assert main(["sql", "--root", str(store), "DROP VIEW scores"]) == 2

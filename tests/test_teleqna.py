@@ -9,13 +9,14 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import pyzipper
 import pytest
+import pyzipper
 
-from edco import teleqna
-from edco.cli import main
-from edco.config import ColumnMap, load_config
-from edco.data import check_disjoint, load_records
+from edco.cli.app import main
+from edco.config.schema import ColumnMap, load_config
+from edco.data.records import check_disjoint
+from edco.datasets import teleqna
+from edco.datasets.readers import load_records
 from edco.errors import DataError, EdcoError
 
 REPO = Path(__file__).parents[1]
@@ -156,8 +157,13 @@ def test_entries_become_records_with_zero_based_answers(small_zip: Path) -> None
         "category": "Standards specifications",
     }
     assert {rid: (len(r["choices"]), r["answer"]) for rid, r in records.items()} == {
-        "teleqna-0": (2, 0), "teleqna-1": (3, 1), "teleqna-2": (4, 2), "teleqna-3": (5, 3),
-        "teleqna-4": (4, 0), "teleqna-5": (3, 0), "teleqna-6": (2, 1),
+        "teleqna-0": (2, 0),
+        "teleqna-1": (3, 1),
+        "teleqna-2": (4, 2),
+        "teleqna-3": (5, 3),
+        "teleqna-4": (4, 0),
+        "teleqna-5": (3, 0),
+        "teleqna-6": (2, 1),
     }
 
 
@@ -332,12 +338,26 @@ def test_cli_writes_both_splits_that_load_as_records(large_zip: Path, tmp_path: 
     assert pool.table.drop(["row"]).to_pylist() == expected.pool
     assert eval_set.table.drop(["row"]).to_pylist() == expected.eval
     printed = capsys.readouterr().out
-    assert f"wrote {len(expected.pool)} pool records" in printed and "sha256" in printed and "never committed" in printed
+    assert (
+        f"wrote {len(expected.pool)} pool records" in printed and "sha256" in printed and "never committed" in printed
+    )
 
 
 def test_cli_prints_counts_per_category_and_split(large_zip: Path, tmp_path: Path, capsys) -> None:
-    argv = ["data", "teleqna", "--zip", str(large_zip), "--out-dir", str(tmp_path), "--category", "Lexicon",
-            "--pool-limit", "4", "--eval-limit", "1"]
+    argv = [
+        "data",
+        "teleqna",
+        "--zip",
+        str(large_zip),
+        "--out-dir",
+        str(tmp_path),
+        "--category",
+        "Lexicon",
+        "--pool-limit",
+        "4",
+        "--eval-limit",
+        "1",
+    ]
     assert main(argv) == 0
     assert re.search(r"Lexicon\W+4\W+1\W", capsys.readouterr().out)
 
@@ -384,7 +404,7 @@ def test_importing_teleqna_pulls_in_no_orchestration() -> None:
     import sys
 
     code = (
-        "import sys, edco.teleqna\n"
+        "import sys, edco.datasets.teleqna\n"
         "bad = [m for m in ('prefect', 'mlflow', 'flows', 'tasks', 'storage') if m in sys.modules]\n"
         "assert not bad, bad"
     )
@@ -396,10 +416,18 @@ def test_real_teleqna_parses_with_the_published_counts(tmp_path: Path) -> None:
     _, entries = teleqna.read_entries(REAL_ZIP)
     assert len(entries) == 10_000
     assert Counter(value["category"] for _, value in entries) == {
-        "Research publications": 4500, "Standards specifications": 2000, "Research overview": 2000,
-        "Standards overview": 1000, "Lexicon": 500,
+        "Research publications": 4500,
+        "Standards specifications": 2000,
+        "Research overview": 2000,
+        "Standards overview": 1000,
+        "Lexicon": 500,
     }
-    assert Counter(sum(k.startswith("option ") for k in value) for _, value in entries) == {5: 6441, 4: 3456, 3: 87, 2: 16}
+    assert Counter(sum(k.startswith("option ") for k in value) for _, value in entries) == {
+        5: 6441,
+        4: 3456,
+        3: 87,
+        2: 16,
+    }
     # Four entries whose answer text contradicts the option it names (checked by hand).
     splits = teleqna.load_teleqna(REAL_ZIP, skip_invalid=True)
     assert sorted(splits.skipped) == ["question 3780", "question 4185", "question 4956", "question 6783"]

@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-from edco.config import LoraConfig, ModelConfig, TrainingConfig
-from edco.devices import resolve_placement
-from edco.models import load_model, load_tokenizer, save_checkpoint
-from edco.prompts import answer_text, chat_prompt
-from edco.training import TRAINERS, sft_dataset, train_grpo, train_sft
-from tests.conftest import QUESTIONS, make_records
+from edco.config.schema import LoraConfig, ModelConfig, TrainingConfig
+from edco.data.prompts import answer_text, chat_prompt
+from edco.models.devices import resolve_placement
+from edco.models.loading import load_model, load_tokenizer, save_checkpoint
+from edco.training.trainers import TRAINERS, sft_dataset, train_grpo, train_sft
+from tests.helpers import QUESTIONS, make_records
 
 
 @pytest.fixture
@@ -29,7 +29,9 @@ def test_completion_mask_covers_exactly_the_answer_tokens(tiny):
     _, tokenizer = tiny
     records = make_records(QUESTIONS[:2])
     dataset = sft_dataset(tokenizer, records)
-    for row, choices, answer, question in zip(dataset, records["choices"].to_pylist(), records["answer"].to_pylist(), QUESTIONS):
+    for row, choices, answer, question in zip(
+        dataset, records["choices"].to_pylist(), records["answer"].to_pylist(), QUESTIONS
+    ):
         target = tokenizer.encode(answer_text(tokenizer, choices, answer), add_special_tokens=False)
         prompt = tokenizer.encode(chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False)
         assert row["input_ids"] == prompt + target
@@ -119,8 +121,12 @@ def test_mixed_precision_trains_float32_masters_under_bfloat16_autocast(tiny_mod
     before = model.lm_head.weight.detach().clone()
     computed_in = set()
     model.model.layers[0].mlp.down_proj.register_forward_hook(lambda module, args, out: computed_in.add(out.dtype))
-    train = TrainingConfig(method=method, batch_size=2, lr=1e-3, grpo={"num_generations": 2, "iterations": 1, "max_completion_length": 4})
-    stats = TRAINERS[method](model, tokenizer, make_records(QUESTIONS[:4]), train, seed=0, autocast=resolve_placement(cfg).autocast)
+    train = TrainingConfig(
+        method=method, batch_size=2, lr=1e-3, grpo={"num_generations": 2, "iterations": 1, "max_completion_length": 4}
+    )
+    stats = TRAINERS[method](
+        model, tokenizer, make_records(QUESTIONS[:4]), train, seed=0, autocast=resolve_placement(cfg).autocast
+    )
     assert math.isfinite(stats.summary["train_loss"])
     assert computed_in == {torch.bfloat16}
     assert model.dtype == torch.float32
@@ -151,10 +157,20 @@ def test_lora_trains_only_adapters_and_saves_a_peft_folder(tiny_model_dir, tmp_p
 
 def test_grpo_trains_with_the_answer_reward_and_reports_its_diagnostics(fresh):
     model, tokenizer = fresh
-    cfg = TrainingConfig(method="grpo", batch_size=2, lr=1e-3, grpo={"num_generations": 2, "iterations": 2, "max_completion_length": 4})
+    cfg = TrainingConfig(
+        method="grpo", batch_size=2, lr=1e-3, grpo={"num_generations": 2, "iterations": 2, "max_completion_length": 4}
+    )
     stats = train_grpo(model, tokenizer, make_records(QUESTIONS[:4]), cfg, seed=0)
     assert stats.steps == 2
-    assert {"reward_mean", "reward_std", "frac_reward_zero_std", "completion_length", "kl", "grad_norm", "no_answer_frac"} <= set(stats.summary)
+    assert {
+        "reward_mean",
+        "reward_std",
+        "frac_reward_zero_std",
+        "completion_length",
+        "kl",
+        "grad_norm",
+        "no_answer_frac",
+    } <= set(stats.summary)
     assert 0.0 <= stats.summary["reward_mean"] <= 1.0 and 0.0 <= stats.summary["frac_reward_zero_std"] <= 1.0
     assert 1.0 <= stats.summary["completion_length"] <= 4.0
     assert all({"loss", "learning_rate", "reward", "kl"} <= set(entry) for entry in stats.history)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import headless
-from tracking.mlflow_runs import MlflowTracker
+from edco.tracking.mlflow_runs import MlflowTracker
+from tests.helpers import headless
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +37,11 @@ def ui_server(finished_tiny):
     _, store, _ = finished_tiny
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edco.cli", "ui", "--root", str(store.run_dir.parent), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=Path(__file__).parent.parent,
+        [sys.executable, "-m", "edco.cli.app", "ui", "--root", str(store.run_dir.parent), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=Path(__file__).parent.parent,
     )
     base = f"http://127.0.0.1:{port}"
     try:

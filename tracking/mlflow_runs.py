@@ -21,13 +21,13 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
-from edco.config import EdcoConfig, flatten
-from edco.faults import fault_point
-from storage.files import atomic_write
-from storage.lock import exclusive
-from storage.report import INTERVAL_PLOTS as PLOTS
-from storage.report import interval_plots
-from storage.store import RunStore
+from edco.config.schema import EdcoConfig, flatten
+from edco.faultpoints import fault_point
+from edco.storage.files import atomic_write
+from edco.storage.lock import exclusive
+from edco.storage.report import INTERVAL_PLOTS as PLOTS
+from edco.storage.report import interval_plots
+from edco.storage.store import RunStore
 
 NOT_METRICS = {"run", "interval"}
 STEP_PREFIX = "train/"
@@ -81,10 +81,14 @@ def relocate(root: Path) -> None:
         old, new = Path(recorded).as_uri(), root.as_uri()
         with closing(sqlite3.connect(db)) as con, con:
             for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
-                con.execute(f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",
-                            (new, len(old) + 1, len(old), old))
-            con.execute("UPDATE tags SET value = ? || substr(value, ?) WHERE key = 'edco.run_dir' AND substr(value, 1, ?) = ?",
-                        (str(root), len(recorded) + 1, len(recorded), recorded))
+                con.execute(
+                    f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",
+                    (new, len(old) + 1, len(old), old),
+                )
+            con.execute(
+                "UPDATE tags SET value = ? || substr(value, ?) WHERE key = 'edco.run_dir' AND substr(value, 1, ?) = ?",
+                (str(root), len(recorded) + 1, len(recorded), recorded),
+            )
     if recorded != str(root) or not marker.exists():
         atomic_write(marker, lambda tmp: tmp.write_text(f"{root}\n"))
 
@@ -139,18 +143,24 @@ class MlflowTracker:
         run_id = self.run_id
         now = int(time.time() * 1000)
         metrics = self.store.metrics(interval)
-        fresh = self._new(run_id, [
-            Metric(key, float(value), now, interval)
-            for key, value in metrics.items()
-            if key not in NOT_METRICS and isinstance(value, (int, float)) and not isinstance(value, bool)
-        ])
+        fresh = self._new(
+            run_id,
+            [
+                Metric(key, float(value), now, interval)
+                for key, value in metrics.items()
+                if key not in NOT_METRICS and isinstance(value, (int, float)) and not isinstance(value, bool)
+            ],
+        )
         offset = sum(self.store.train_stats(i)["steps"] for i in range(interval))
-        fresh += self._new(run_id, [
-            Metric(f"{STEP_PREFIX}{key}", float(value), now, offset + int(entry["step"]))
-            for entry in self.store.train_stats(interval)["history"]
-            for key, value in entry.items()
-            if key != "step"
-        ])
+        fresh += self._new(
+            run_id,
+            [
+                Metric(f"{STEP_PREFIX}{key}", float(value), now, offset + int(entry["step"]))
+                for entry in self.store.train_stats(interval)["history"]
+                for key, value in entry.items()
+                if key != "step"
+            ],
+        )
         for start in range(0, len(fresh), _BATCH):
             self.client.log_batch(run_id, metrics=fresh[start : start + _BATCH])
         fault_point(f"mlflow.log@{interval}")
@@ -210,7 +220,9 @@ class MlflowComparison:
                 self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
                 return run_id
             run = self.client.create_run(
-                _experiment_id(self.client, self.cfg), run_name=f"compare {self.name}", tags={"edco.comparison": self.name}
+                _experiment_id(self.client, self.cfg),
+                run_name=f"compare {self.name}",
+                tags={"edco.comparison": self.name},
             )
             _log_params(self.client, run.info.run_id, params)
             return run.info.run_id

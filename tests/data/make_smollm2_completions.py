@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from edco import demo
-from edco.config import ModelConfig
-from edco.models import load_model, load_tokenizer
-from edco.prompts import chat_prompt
+from edco.datasets import demo
+from edco.config.schema import ModelConfig
+from edco.models.loading import load_model, load_tokenizer
+from edco.data.prompts import chat_prompt
 
 OUT = Path(__file__).with_name("smollm2_demo_completions.jsonl")
 MAX_NEW_TOKENS = 32

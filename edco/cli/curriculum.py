@@ -1,0 +1,90 @@
+"""`edco run`, `edco resume`, `edco compare`: the commands that train, and the table they print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from edco.cli import output
+from edco.cli.output import RootOption
+from edco.cli.progress import showing_progress
+from edco.cli.query import run_table
+from edco.errors import EdcoError
+
+if TYPE_CHECKING:  # the CLI imports heavy modules only inside the command that needs them
+    from edco.config.schema import EdcoConfig
+
+
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML config, e.g. configs/demo.yaml.")],
+    root: RootOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue an existing run under a changed config.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only the result.")] = False,
+) -> None:
+    """Run a curriculum; an existing run with the same config continues where it stopped."""
+    from edco.config.schema import load_config
+
+    cfg = load_config(config)
+    _execute(cfg.with_root(root) if root else cfg, force, quiet)
+
+
+def resume(
+    run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run name inside the store.")],
+    root: RootOption = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", help="Check this config against the frozen one.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue under --config even if it differs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only the result.")] = False,
+) -> None:
+    """Continue a run at its first unfinished interval, with its frozen config."""
+    from edco.config.schema import load_config
+    from edco.storage.store import RunStore
+
+    store = RunStore.open(output.store_root(root), run_name)
+    cfg = load_config(config).with_root(store.run_dir.parent) if config else store.config()
+    if cfg.run_name != run_name:
+        raise EdcoError(f"--config is for run '{cfg.run_name}', not '{run_name}'")
+    _execute(cfg, force, quiet)
+
+
+def _execute(cfg: EdcoConfig, force: bool, quiet: bool) -> None:
+    output.quiet_libraries()
+    from edco.flows.curriculum import run_curriculum
+    from edco.tracking.mlflow_runs import tracking_uri
+
+    with showing_progress(quiet):
+        store, _ = run_curriculum(cfg, force)
+    output.console.print(run_table(store.run_dir.parent, store.name))
+    root = store.run_dir.parent
+    output.console.print(f"run folder: {store.run_dir}")
+    output.console.print(
+        f"query it:   edco sql --root {root} \"SELECT * FROM turnover WHERE run = '{store.name}' ORDER BY interval\""
+    )
+    output.console.print(f"browse it:  edco ui --root {root}    (MLflow at {tracking_uri(cfg)})")
+
+
+def compare(
+    config: Annotated[Path, typer.Argument(help="Base YAML config; members differ only in strategy and seed.")],
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "edco,random",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    root: RootOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Continue members whose frozen config differs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only the result.")] = False,
+) -> None:
+    """Run every (strategy, seed) with the same budget and compare them to random: accuracy and compute cost."""
+    from edco.config.schema import load_config
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    seed_list = output.int_list("--seeds", seeds)
+    cfg = load_config(config)
+    cfg = cfg.with_root(root) if root else cfg
+    output.quiet_libraries()
+    from edco.flows.compare import run_comparison
+
+    with showing_progress(quiet):
+        folder = run_comparison(cfg, names, seed_list, force)
+    output.console.print((folder / "comparison.md").read_text(), markup=False, highlight=False)
+    output.console.print(f"report: {folder}/comparison.md, comparison.csv, accuracy.png")

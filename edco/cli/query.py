@@ -1,0 +1,184 @@
+"""Commands that read the store: SQL, the run list, one run's table and turnover, reports, the MLflow UI."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from edco.cli import output
+from edco.cli.output import RootOption
+from edco.errors import EdcoError
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help="One SELECT over the views scores, metrics, turnover.")],
+    root: RootOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """Read-only DuckDB SQL across every run in the store."""
+    if fmt not in ("table", "csv", "json"):
+        raise EdcoError(f"--format must be table, csv or json, not {fmt!r}")
+    print_sql(output.store_root(root), query, fmt=fmt)
+
+
+def print_sql(root: Path, sql: str, params: list[object] | None = None, fmt: str = "table") -> None:
+    from edco.storage.sql import query
+
+    result = query(root, sql, params)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.to_pylist(), default=str, indent=1) + "\n")
+    elif fmt == "csv":
+        import io
+
+        import pyarrow.csv as pacsv
+
+        sink = io.BytesIO()
+        pacsv.write_csv(result, sink)
+        sys.stdout.write(sink.getvalue().decode())
+    else:
+        table = Table()
+        for name in result.column_names:
+            table.add_column(name)
+        for row in result.to_pylist():
+            table.add_row(*("" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()))
+        output.console.print(table)
+
+
+def runs(root: RootOption = None) -> None:
+    """List the store's runs: status, intervals done, best accuracy, MLflow run id."""
+    from edco.storage.catalog import list_runs
+    from edco.storage.store import RunStore
+    from edco.tracking.mlflow_runs import MlflowTracker
+
+    table = Table(title=f"runs in {output.store_root(root)}")
+    for column in ("run", "status", "intervals", "strategy", "method", "base", "best accuracy", "MLflow run"):
+        table.add_column(column)
+    for entry in list_runs(output.store_root(root)):
+        mlflow_id = MlflowTracker(RunStore(output.store_root(root) / entry.run)).find_run()
+        table.add_row(
+            entry.run,
+            entry.status,
+            f"{entry.finished}/{entry.intervals}",
+            entry.strategy,
+            entry.method,
+            output.cell(entry.base_accuracy),
+            output.cell(entry.best_accuracy),
+            mlflow_id or "",
+        )
+    output.console.print(table)
+
+
+def show(run_name: Annotated[str, typer.Argument(metavar="RUN")], root: RootOption = None) -> None:
+    """The run's per-interval table: accuracy, signal of selection and pool, turnover, stage seconds."""
+    from edco.storage.store import RunStore
+
+    RunStore.open(output.store_root(root), run_name)
+    output.console.print(run_table(output.store_root(root), run_name))
+
+
+def run_table(root: Path, run_name: str) -> Table:
+    """The table `edco show` prints, and `edco run` at its end: the same columns on a terminal or off one,
+    since both read the metrics and turnover views rather than what the flow returned."""
+    from edco.storage.sql import query
+
+    metrics = query(root, "SELECT * FROM metrics WHERE run = ? ORDER BY interval", [run_name]).to_pylist()
+    turnover = {t["interval"]: t for t in query(root, "SELECT * FROM turnover WHERE run = ?", [run_name]).to_pylist()}
+    return interval_table(run_name, [{**m, **turnover.get(m["interval"], {})} for m in metrics])
+
+
+_COLUMNS = {  # metrics.json key -> column; a column appears when some interval has the key (GRPO's for GRPO runs)
+    "accuracy": "accuracy",
+    "base_accuracy": "base",
+    "top_answer_share": "top answer share",
+    "selected_signal_mean": "selected signal",
+    "pool_signal_mean": "pool signal",
+    "new": "new",
+    "retained": "retained",
+    "returned": "returned",
+    "train_loss": "train loss",
+    "reward_mean": "reward",
+    "reward_std": "reward std",
+    "frac_reward_zero_std": "equal-reward groups",
+    "no_answer_frac": "no answer",
+    "kl": "KL",
+    "completion_length": "completion tokens",
+}
+
+
+def interval_table(run: str, metrics: list[dict]) -> Table:
+    """One row per interval: what the curriculum measured, what training reported, and the stages' seconds."""
+    keys = [key for key in _COLUMNS if any(key in m for m in metrics)]
+    table = Table(title=f"run {run}")
+    for column in ("interval", *(_COLUMNS[k] for k in keys), "seconds"):
+        table.add_column(column, justify="right")
+    for m in metrics:
+        seconds = sum(m[f"{s}_seconds"] for s in ("score", "select", "train", "evaluate"))
+        table.add_row(str(m["interval"]), *(output.cell(m.get(k)) for k in keys), f"{seconds:.1f}")
+    return table
+
+
+def turnover(run_name: Annotated[str, typer.Argument(metavar="RUN")], root: RootOption = None) -> None:
+    """Which selected samples are new, retained from the last interval, or returning, per interval."""
+    from edco.storage.store import RunStore
+
+    RunStore.open(output.store_root(root), run_name)
+    print_sql(
+        output.store_root(root),
+        "SELECT interval, selected, new, retained, returned FROM turnover WHERE run = ? ORDER BY interval",
+        [run_name],
+    )
+
+
+def report(
+    run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run name inside the store.")],
+    root: RootOption = None,
+) -> None:
+    """Write a run's plots and a self-contained HTML page into <root>/<run>/report/."""
+    from edco.storage.report import build_report
+
+    output.console.print(str(build_report(output.store_root(root), run_name)), markup=False, highlight=False)
+
+
+def ui(
+    root: RootOption = None,
+    host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean to expose it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+) -> None:
+    """Open the MLflow UI on the store's tracking database."""
+    from edco.tracking.mlflow_runs import open_store_ui
+
+    cmd = mlflow_ui_command(output.store_root(root), host, port)
+    open_store_ui(output.store_root(root))
+    output.console.print(f"MLflow UI at http://{host}:{port} (Ctrl-C to stop)")
+    os.execv(sys.executable, cmd)
+
+
+def mlflow_ui_command(root: Path, host: str, port: int) -> list[str]:
+    db = root.resolve() / "mlflow.db"
+    if not db.exists():
+        raise EdcoError(f"no MLflow database at {db}; run a curriculum first or pass --root")
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        f"sqlite:///{db}",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
+def config_docs() -> None:
+    """Print the configuration reference (docs/CONFIG.md) generated from the config schema."""
+    from edco.config.reference import config_reference
+
+    sys.stdout.write(config_reference())

@@ -1,0 +1,317 @@
+"""The record contract: the one schema every source is turned into, the one validator every
+reader's rows pass through, and the quarantine of the rows it rejects.
+
+Readers (`edco.datasets.readers`) only turn a format into `(row_number, raw)` pairs, where `raw`
+is the row as a dict (or whatever a JSON line held, or an `Unreadable` when the line could not be
+parsed at all). `validate_rows` consumes those pairs for every format, so a rule such as "letters
+beyond the choices are rejected" holds for JSONL, CSV, Parquet, Hugging Face, the demo and TeleQnA
+alike.
+
+Validation collects every problem of the whole source before failing: a user with a 50,000-row
+file should fix it once, not once per run. Row numbers are kept in the output table so that later
+stages (tokenising, scoring) can still name the row they reject.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+
+from edco.config.schema import ColumnMap
+from edco.errors import DataError, RowProblem
+from edco.data.prompts import LETTERS
+
+MIN_CHOICES = 2
+MAX_CHOICES = len(LETTERS)
+_SHOWN_PROBLEMS = 20
+_SHOWN_IDS = 10
+
+RECORD_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("question", pa.string(), nullable=False),
+        pa.field("choices", pa.list_(pa.string()), nullable=False),
+        pa.field("answer", pa.int32(), nullable=False),
+        pa.field("category", pa.string(), nullable=True),
+        pa.field("row", pa.int64(), nullable=False),
+    ]
+)
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The valid records, plus the rows set aside when `skip_invalid` is on.
+
+    Quarantined rows are returned rather than logged so the caller can write them into
+    the run folder, where the user finds exactly what was left out of training.
+    """
+
+    table: pa.Table
+    quarantined: list[dict]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A source row that could not be parsed at all; `raw` is its text, for the quarantine."""
+
+    reason: str
+    raw: str
+
+
+class Rejected(NamedTuple):
+    row: int
+    raw: Any
+    problems: list[RowProblem]
+
+
+class _Invalid(ValueError):
+    """One field breaks the contract. `field` overrides the column being checked when a
+    more precise one is known (an option column among several)."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+def check_disjoint(pool: pa.Table, eval: pa.Table) -> None:  # noqa: A002 - the public name
+    """Refuse an eval set that shares ids or question texts with the pool: accuracy on items
+    the model was trained on would overstate what the curriculum achieved."""
+    eval_source, pool_source = _source_of(eval), _source_of(pool)
+    problems: list[RowProblem] = []
+    for field, key in (("id", str), ("question", _normalised)):
+        pool_rows = {key(v): row for v, row in zip(pool.column(field).to_pylist(), pool.column("row").to_pylist())}
+        problems += [
+            RowProblem(eval_source, row, field, f"{field} {value!r:.80} is also in the pool {pool_source} (row {pool_rows[key(value)]})")
+            for value, row in zip(eval.column(field).to_pylist(), eval.column("row").to_pylist())
+            if key(value) in pool_rows
+        ]
+    if not problems:
+        return
+    shown = "\n".join(f"  {p}" for p in problems[:_SHOWN_IDS])
+    more = f"\n  ... and {len(problems) - _SHOWN_IDS} more" if len(problems) > _SHOWN_IDS else ""
+    raise DataError(
+        f"{eval_source}: {len(problems)} eval item(s) also in the pool {pool_source}:\n{shown}{more}",
+        problems,
+        hint="an eval set must be held out: remove these items from one of the two sources",
+    )
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+def validate_rows(file: str, rows: Iterable[tuple[int, Any]], columns: ColumnMap) -> tuple[list[dict], list[Rejected]]:
+    """Check every row; ids are remembered from any row whose id is readable, so a later
+    row reusing it is reported even when the first row has other problems."""
+    records: list[dict] = []
+    rejected: list[Rejected] = []
+    first_row: dict[str, int] = {}
+    for row, raw in rows:
+        record, found = _checked_record(raw, row, columns)
+        rid = record.get("id")
+        if rid in first_row:
+            found.append((columns.id, f"duplicate id {rid!r} (first on row {first_row[rid]})"))
+        elif rid is not None:
+            first_row[rid] = row
+        if found:
+            rejected.append(Rejected(row, raw, [RowProblem(file, row, field, reason) for field, reason in found]))
+        else:
+            records.append(record)
+    return records, rejected
+
+
+def _checked_record(raw: Any, row: int, columns: ColumnMap) -> tuple[dict, list[tuple[str | None, str]]]:
+    """Parse each field of one row into the contract, collecting every field's problem
+    rather than stopping at the first."""
+    if isinstance(raw, Unreadable):
+        return {}, [(None, raw.reason)]
+    if not isinstance(raw, dict):
+        return {}, [(None, f"expected an object, got {_kind(raw)}")]
+    problems: list[tuple[str | None, str]] = []
+
+    def check(field: str | None, parse: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return parse(raw, *args)
+        except _Invalid as exc:
+            problems.append((exc.field or field, str(exc)))
+            return None
+
+    rid = f"row-{row}" if columns.id is None else check(columns.id, _parse_id, columns.id)
+    question = check(columns.question, _parse_text, columns.question)
+    choices_field = columns.choices if isinstance(columns.choices, str) else "choices"
+    choices = check(choices_field, _parse_choices, columns.choices)
+    record = {
+        "id": rid,
+        "question": question,
+        "choices": choices,
+        "answer": check(columns.answer, _parse_answer, columns.answer, choices),
+        "category": check(columns.category, _parse_category, columns.category),
+        "row": row,
+    }
+    return record, problems
+
+
+def _required(raw: dict, column: str) -> Any:
+    value = raw.get(column)
+    if value is None:
+        raise _Invalid("missing")
+    return value
+
+
+def _parse_id(raw: dict, column: str) -> str:
+    value = _required(raw, column)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value)
+
+
+def _parse_text(raw: dict, column: str) -> str:
+    return _text(_required(raw, column))
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a string, got {_kind(value)}")
+    if not value.strip():
+        raise _Invalid("empty")
+    return value
+
+
+def _parse_choices(raw: dict, spec: str | list[str]) -> list[str]:
+    options = _option_cells(raw, spec) if isinstance(spec, list) else _as_list(_required(raw, spec))
+    if not MIN_CHOICES <= len(options) <= MAX_CHOICES:
+        raise _Invalid(f"needs {MIN_CHOICES} to {MAX_CHOICES} choices, got {len(options)}")
+    for number, option in enumerate(options, start=1):
+        if not isinstance(option, str):
+            raise _Invalid(f"choice {number} must be a string, got {_kind(option)}")
+        if not option.strip():
+            raise _Invalid(f"choice {number} is empty")
+    return options
+
+
+def _option_cells(raw: dict, columns: list[str]) -> list[Any]:
+    """One option per column; empty cells are dropped so questions with fewer options can
+    share a table (or a CSV) with questions that have more."""
+    missing = [column for column in columns if column not in raw]
+    if missing:
+        raise _Invalid("missing", field=missing[0])
+    return [raw[column] for column in columns if not (raw[column] is None or raw[column] == "")]
+
+
+def _as_list(value: Any) -> list[Any]:
+    """Choices may be a list, a dict of options in key order (MedQA's {"A": ..}), or a
+    JSON list held in a string (how a CSV cell stores a list)."""
+    if isinstance(value, str):
+        value = _json_list(value)
+    if isinstance(value, dict):
+        return list(value.values())
+    if isinstance(value, list):
+        return value
+    raise _Invalid(f"expected a list or a dict, got {_kind(value)}")
+
+
+def _json_list(text: str) -> Any:
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, (list, dict)):
+        raise _Invalid(f"expected a list or a JSON list string, got {_kind(text)}")
+    return parsed
+
+
+def _parse_answer(raw: dict, column: str, choices: list[str] | None) -> int:
+    """The range is checked only when the choices are valid; otherwise only the type is."""
+    value = _required(raw, column)
+    index = _answer_index(value)
+    if choices is None:
+        return index
+    last = len(choices) - 1
+    if isinstance(value, str) and value.strip().isalpha() and index > last:
+        raise _Invalid(f"letter {value.strip()!r} is beyond the {len(choices)} choices (A-{LETTERS[last]})")
+    if not 0 <= index <= last:
+        raise _Invalid(f"index {index} is out of range 0-{last} for {len(choices)} choices")
+    return index
+
+
+def _answer_index(value: Any) -> int:
+    """0-based int (also an integral float or a digit string, as CSV and pandas store them)
+    or a letter A-J / a-j; a one-element list (AGIEval's JEC-QA `gold`) holds one of these."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise _Invalid(f"multi-answer questions are not supported (got {len(value)} answers)")
+        return _answer_index(value[0])
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 1 and text.upper() in LETTERS:
+            return LETTERS.index(text.upper())
+        if text.lstrip("-").isdigit():
+            return int(text)
+    raise _Invalid(f"expected a 0-based index or a letter A-J, got {_kind(value)}")
+
+
+def _parse_category(raw: dict, column: str | None) -> str | None:
+    """Optional: no column, a missing key, null and a blank cell all mean "no category"."""
+    value = raw.get(column) if column is not None else None
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a string or null, got {_kind(value)}")
+    return value if value.strip() else None
+
+
+# --- reporting -----------------------------------------------------------------------
+
+
+def _kind(value: Any) -> str:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{type(value).__name__} {shown}"
+
+
+def source_error(file: str, reason: str) -> DataError:
+    """A problem of the source as a whole (or of a part no row number can name)."""
+    problem = RowProblem(file, None, None, reason)
+    return DataError(str(problem), [problem])
+
+
+def invalid_rows_error(file: str, rejected: list[Rejected]) -> DataError:
+    problems = [problem for entry in rejected for problem in entry.problems]
+    lines = [f"{file}: {len(rejected)} invalid row(s)"]
+    lines += [f"  - {problem}" for problem in problems[:_SHOWN_PROBLEMS]]
+    if len(problems) > _SHOWN_PROBLEMS:
+        lines.append(f"  ... and {len(problems) - _SHOWN_PROBLEMS} more")
+    return DataError("\n".join(lines), problems)
+
+
+def quarantine_entry(file: str, rejected: Rejected) -> dict:
+    first = rejected.problems[0]
+    return {
+        "file": file,
+        "row": rejected.row,
+        "field": first.field,
+        "reason": "; ".join(f"'{p.field}': {p.reason}" if p.field else p.reason for p in rejected.problems),
+        "raw": _jsonable(rejected.raw),
+    }
+
+
+def _jsonable(raw: Any) -> Any:
+    """The quarantine is written as JSON; Parquet and datasets rows may hold dates or bytes."""
+    if isinstance(raw, Unreadable):
+        return raw.raw
+    return json.loads(json.dumps(raw, default=str))
+
+
+def _source_of(table: pa.Table) -> str:
+    return (table.schema.metadata or {}).get(b"source", b"<table>").decode()
