@@ -25,9 +25,9 @@ demo: $(STAMP)
 test: lint
 	$(PY) -m pytest -q --durations=15
 
-# The fast tier while editing: the linter and the unit tests (not the real model, not the crash matrix).
+# The fast tier while editing: the linter and the unit tests (no flow, not the real model, not the crash matrix).
 check: lint
-	$(PY) -m pytest -q -m "not slow" --durations=10
+	$(PY) -m pytest -q -m "not slow and not flow" --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

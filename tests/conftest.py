@@ -68,3 +68,15 @@ def chromium() -> str:
         env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
     )
     return shutil.which("chromium")
+
+
+# Tests that run a flow (every test that needs the Prefect API, directly or through a finished
+# run) form the "flow" tier; `make check` leaves them and the slow ones out to stay within two
+# minutes, `make test` runs everything.
+FLOW_FIXTURES = {"prefect_api", "finished_tiny"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if FLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.flow)

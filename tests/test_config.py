@@ -30,7 +30,7 @@ def test_demo_config_loads():
         ({"run_name": "a", "training": {"method": "rl"}}, "'training.method'"),
         ({"run_name": "a", "training": {"grpo": {"num_generations": 1}}}, "'training.grpo.num_generations'"),
         ({"run_name": "a", "model": {"dtype": "int8"}}, "'model.dtype'"),
-        ({"run_name": "a", "storage": {"keep_checkpoints": "some"}}, "'edco.storage.keep_checkpoints'"),
+        ({"run_name": "a", "storage": {"keep_checkpoints": "some"}}, "'storage.keep_checkpoints'"),
     ],
 )
 def test_invalid_configs_name_the_key(data, message):

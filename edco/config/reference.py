@@ -12,7 +12,7 @@ from edco.config.schema import EdcoConfig
 
 HEADER = """# Configuration reference
 
-Generated from the pydantic schema in `edco/config.py` by `edco config-docs > docs/CONFIG.md`;
+Generated from the pydantic schema in `edco/config/schema.py` by `edco config-docs > docs/CONFIG.md`;
 a test fails when this file is out of date. `configs/demo.yaml` is the annotated example.
 Unknown keys are rejected with their dotted name.
 
