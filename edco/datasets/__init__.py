@@ -1,5 +1,10 @@
 """Where records come from: the file and Hugging Face readers, the built-in demo task, and the TeleQnA importer."""
 
-from edco.datasets.readers import load_records
+from edco.exports import lazy_exports
 
-__all__ = ["load_records"]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "readers": ["load_records"],
+    },
+)

@@ -1,16 +1,12 @@
 """Loading models and tokenizers (the bundled default included), their device placement, and checkpoints."""
 
-from edco.models.bundled import EMBEDDED, ensure_embedded
-from edco.models.devices import placement, resolve_placement
-from edco.models.loading import load_model, load_tokenizer, resolve, save_checkpoint
+from edco.exports import lazy_exports
 
-__all__ = [
-    "EMBEDDED",
-    "ensure_embedded",
-    "load_model",
-    "load_tokenizer",
-    "placement",
-    "resolve",
-    "resolve_placement",
-    "save_checkpoint",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "bundled": ["EMBEDDED", "ensure_embedded"],
+        "devices": ["placement", "resolve_placement"],
+        "loading": ["load_model", "load_tokenizer", "resolve", "save_checkpoint"],
+    },
+)

@@ -1,5 +1,10 @@
 """What a person reads: a run's plots and HTML page, and the comparison tables and plot."""
 
-from edco.reporting.html import TOP_SAMPLES, render_report
+from edco.exports import lazy_exports
 
-__all__ = ["TOP_SAMPLES", "render_report"]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "html": ["TOP_SAMPLES", "render_report"],
+    },
+)
