@@ -114,7 +114,7 @@ def hold_lock(run_dir: Path, mode: str) -> subprocess.Popen:
         [sys.executable, "-c", HOLD_LOCK, str(run_dir), mode],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     assert proc.stdout.readline().strip() == "locked"
     return proc

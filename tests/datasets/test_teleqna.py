@@ -19,8 +19,8 @@ from edco.datasets import teleqna
 from edco.datasets.readers import load_records
 from edco.errors import DataError, EdcoError
 
-REPO = Path(__file__).parents[1]
-REAL_ZIP = Path(__file__).parents[2] / "shared/data/teleqna/TeleQnA.zip"
+REPO = Path(__file__).parents[2]
+REAL_ZIP = Path(__file__).parents[3] / "shared/data/teleqna/TeleQnA.zip"
 
 ENTRIES = {
     "question 0": {

@@ -83,7 +83,7 @@ class Zygote:
             stdout=subprocess.PIPE,
             text=True,
             env=env,
-            cwd=Path(__file__).parent.parent,
+            cwd=Path(__file__).parents[2],
         )
         assert json.loads(self.proc.stdout.readline()) == {"ready": True}
 

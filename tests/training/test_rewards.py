@@ -12,7 +12,7 @@ import pytest
 
 from edco.training.rewards import answer_reward, completion_text, extract_choice, no_answer_count
 
-DATA = Path(__file__).parent / "data" / "smollm2_demo_completions.jsonl"
+DATA = Path(__file__).parents[1] / "data" / "smollm2_demo_completions.jsonl"
 REAL = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
 
 FOUR = ["Fiber cut", "Speed/duplex mismatch", "Optical receive power too low", "BGP hold timer expired"]

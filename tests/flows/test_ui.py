@@ -41,7 +41,7 @@ def ui_server(finished_tiny):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     base = f"http://127.0.0.1:{port}"
     try:
