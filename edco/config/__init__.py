@@ -7,6 +7,20 @@ __all__, __getattr__ = lazy_exports(
     __name__,
     {
         "reference": ["config_reference"],
-        "schema": ["("],
+        "schema": [
+            "ColumnMap",
+            "EdcoConfig",
+            "GrpoConfig",
+            "LoraConfig",
+            "ModelConfig",
+            "ScoringConfig",
+            "SelectionConfig",
+            "TrainingConfig",
+            "config_diff",
+            "flatten",
+            "load_config",
+            "parse_config",
+            "updated",
+        ],
     },
 )

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -448,15 +448,27 @@ class EdcoConfig(_Section):
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def with_root(self, root: Path) -> EdcoConfig:
-        return self.model_copy(update={"storage": self.storage.model_copy(update={"root": root})})
+        return updated(self, storage=updated(self.storage, root=root))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _key(loc: tuple[Any, ...], unknown: bool = False) -> str:
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The section model a field holds (also through `X | None`), if any."""
+    return next(
+        (
+            a
+            for a in (annotation, *getattr(annotation, "__args__", ()))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ),
+        None,
+    )
+
+
+def _key(loc: tuple[Any, ...], unknown: bool = False, root: type[BaseModel] = EdcoConfig) -> str:
     """The dotted config key of an error location, without pydantic's union/validator tags."""
-    model: Any = EdcoConfig
+    model: Any = root
     parts: list[str] = []
     for part in loc:
         fields = getattr(model, "model_fields", {})
@@ -465,22 +477,14 @@ def _key(loc: tuple[Any, ...], unknown: bool = False) -> str:
                 parts.append(str(part))
             break
         parts.append(str(part))
-        annotation = fields[part].annotation
-        model = next(
-            (
-                a
-                for a in (annotation, *getattr(annotation, "__args__", ()))
-                if isinstance(a, type) and issubclass(a, BaseModel)
-            ),
-            None,
-        )
+        model = _submodel(fields[part].annotation)
     return ".".join(parts) or ".".join(map(str, loc)) or "<root>"
 
 
-def _describe(errors: list[dict[str, Any]]) -> list[str]:
+def _describe(errors: list[dict[str, Any]], root: type[BaseModel] = EdcoConfig) -> list[str]:
     by_key: dict[str, list[dict[str, Any]]] = {}
     for error in errors:
-        by_key.setdefault(_key(error["loc"], error["type"] == "extra_forbidden"), []).append(error)
+        by_key.setdefault(_key(error["loc"], error["type"] == "extra_forbidden", root), []).append(error)
     lines = []
     for key, errs in by_key.items():
         kinds = {e["type"] for e in errs}
@@ -503,6 +507,48 @@ def parse_config(data: Any, source: str = "<config>") -> EdcoConfig:
     except ValidationError as exc:
         lines = "\n".join(f"  - {line}" for line in _describe(exc.errors()))
         raise ConfigError(f"{source}: invalid config\n{lines}") from None
+
+
+def _section_path(cls: type[BaseModel], model: type[BaseModel] = EdcoConfig) -> tuple[str, ...] | None:
+    """Where a section model sits in EdcoConfig ('scoring', 'calibration'), or None if it does not."""
+    if cls is model:
+        return ()
+    for name, field in model.model_fields.items():
+        sub = _submodel(field.annotation)
+        if sub is not None and (path := _section_path(cls, sub)) is not None:
+            return (name, *path)
+    return None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def updated(model: M, /, **changes: Any) -> M:
+    """`model` with `changes` applied and validated again, as `parse_config` would validate them.
+
+    Use it instead of pydantic's `model_copy(update=...)`, which skips validation (a negative
+    count or an unknown strategy would pass silently). The fields the model was built with are
+    kept and the changes override them; fields never set keep falling back to their defaults, so
+    a preset (`estimator: published`, `training.preset`) fills unset knobs as it does when parsing.
+    A model among the changes is applied as its fields. A bad value raises ConfigError, naming
+    its dotted key.
+    """
+    cls = type(model)
+    data = {
+        **model.model_dump(exclude_unset=True),
+        **{k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in changes.items()},
+    }
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        path = _section_path(cls)
+        if path is None:
+            where, lines = cls.__name__, _describe(exc.errors(), cls)
+        else:
+            where = ".".join(path) or "<config>"
+            lines = _describe([{**e, "loc": (*path, *e["loc"])} for e in exc.errors()])
+        listed = "\n".join(f"  - {line}" for line in lines)
+        raise ConfigError(f"{where}: invalid config update\n{listed}") from None
 
 
 def load_config(path: str | Path) -> EdcoConfig:

@@ -19,7 +19,7 @@ from typing import Any
 
 from scipy import stats
 
-from edco.config.schema import EdcoConfig
+from edco.config.schema import EdcoConfig, updated
 from edco.errors import ConfigError
 from edco.selection.strategies import STRATEGIES
 
@@ -45,12 +45,11 @@ def members(base: EdcoConfig, strategies: Sequence[str], seeds: Sequence[int]) -
         Member(
             strategy,
             seed,
-            base.model_copy(
-                update={
-                    "run_name": f"{base.run_name}-{strategy}-s{seed}",
-                    "seed": seed,
-                    "selection": base.selection.model_copy(update={"strategy": strategy}),
-                }
+            updated(
+                base,
+                run_name=f"{base.run_name}-{strategy}-s{seed}",
+                seed=seed,
+                selection=updated(base.selection, strategy=strategy),
             ),
         )
         for strategy in dict.fromkeys(strategies)

@@ -19,7 +19,7 @@ import pyarrow as pa
 from scipy import stats
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from edco.config.schema import ScoringConfig
+from edco.config.schema import ScoringConfig, updated
 from edco.scoring.entropy import score_table
 from edco.seeds import derive_seed, seed_everything
 
@@ -35,7 +35,7 @@ class Setting:
 
     def scoring(self, base: ScoringConfig) -> ScoringConfig:
         knob = "prefix_tokens" if self.mode == "prefix" else "max_new_tokens"
-        return base.model_copy(update={"mode": self.mode, knob: self.tokens})
+        return updated(base, mode=self.mode, **{knob: self.tokens})
 
 
 def settings(full_tokens: Sequence[int], prefix_tokens: Sequence[int]) -> list[Setting]:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from edco.config.schema import ScoringConfig
+from edco.config.schema import ScoringConfig, updated
 from edco.scoring.agreement import prefix_vs_full
 
 
@@ -37,7 +37,7 @@ def choose(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
 
 def resolve(cfg: ScoringConfig, choice: dict[str, Any]) -> ScoringConfig:
     """The scoring settings with the calibrated choice; full mode keeps k unresolved, as it never reads it."""
-    return cfg.model_copy(update=choice)
+    return updated(cfg, **choice)
 
 
 def calibrate(

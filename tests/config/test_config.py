@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edco.config.schema import config_diff, load_config, parse_config
+from edco.config.schema import config_diff, load_config, parse_config, updated
 from edco.errors import ConfigError
 
 
@@ -107,3 +107,53 @@ def test_committed_config_reference_is_up_to_date():
     from edco.config.reference import config_reference
 
     assert Path("docs/CONFIG.md").read_text() == config_reference(), "run: edco config-docs > docs/CONFIG.md"
+
+
+_BASE = {"run_name": "a", "scoring": {"mode": "full", "batch_size": 4}, "selection": {"drop_top": 0.1}}
+
+
+def test_updated_equals_parsing_the_updated_dict(tmp_path):
+    cfg = parse_config(_BASE)
+    scoring = updated(cfg.scoring, mode="prefix", prefix_tokens=3)
+    new = updated(cfg, seed=7, scoring=scoring, selection=updated(cfg.selection, strategy="sec"))
+    expected = parse_config(
+        {
+            "run_name": "a",
+            "seed": 7,
+            "scoring": {"mode": "prefix", "batch_size": 4, "prefix_tokens": 3},
+            "selection": {"drop_top": 0.1, "strategy": "sec"},
+        }
+    )
+    assert new == expected and new.model_dump() == expected.model_dump()
+    assert cfg.scoring.mode == "full"  # the original is untouched
+    # a preset fills the knobs that were never set, as it does when parsing
+    assert (
+        updated(cfg.scoring, estimator="published")
+        == parse_config({"run_name": "a", "scoring": {**_BASE["scoring"], "estimator": "published"}}).scoring
+    )
+    # with_root goes through it too, and keeps everything else
+    moved = cfg.with_root(tmp_path)
+    assert moved.storage.root == tmp_path and moved.identity_hash() == cfg.identity_hash()
+
+
+@pytest.mark.parametrize(
+    "section, changes, message",
+    [
+        ("scoring", {"prefix_tokens": -1}, "'scoring.prefix_tokens'"),
+        ("scoring", {"mode": "half"}, "'scoring.mode'"),
+        ("selection", {"strategy": "best"}, "'selection.strategy'"),
+        ("selection", {"window": (0.0, 0.5)}, "set either drop_top or window"),
+        ("storage", {"keep_checkpoints": "some"}, "'storage.keep_checkpoints'"),
+        (None, {"run_name": "../escape"}, "'run_name'"),
+        (None, {"colour": 1}, "unknown key 'colour'"),
+    ],
+)
+def test_updated_rejects_what_model_copy_lets_through(section, changes, message):
+    cfg = parse_config(_BASE)
+    model = getattr(cfg, section) if section else cfg
+    if "colour" not in changes:  # model_copy accepts the bad value silently
+        copy = model.model_copy(update=changes)
+        assert all(getattr(copy, key) == value for key, value in changes.items())
+    with pytest.raises(ConfigError, match="invalid config update") as info:
+        updated(model, **changes)
+    assert message in str(info.value)
