@@ -94,14 +94,23 @@ def check_lengths(records: pa.Table, tokenizer: PreTrainedTokenizerBase, max_len
     source = (records.schema.metadata or {}).get(b"source", b"<records>").decode()
     problems = []
     for row, question, choices, answer in zip(
-        records["row"].to_pylist(), records["question"].to_pylist(),
-        records["choices"].to_pylist(), records["answer"].to_pylist(),
+        records["row"].to_pylist(),
+        records["question"].to_pylist(),
+        records["choices"].to_pylist(),
+        records["answer"].to_pylist(),
     ):
         text = chat_prompt(tokenizer, question, choices, "quick") + answer_text(tokenizer, choices, answer)
         n = len(tokenizer.encode(text, add_special_tokens=False))
         if n > max_length:
-            problems.append(RowProblem(source, row, "question", f"{n} tokens with prompt and answer > model.max_length {max_length}"))
+            problems.append(
+                RowProblem(
+                    source, row, "question", f"{n} tokens with prompt and answer > model.max_length {max_length}"
+                )
+            )
     if problems:
         lines = "\n".join(f"  {p}" for p in problems[:20])
-        raise DataError(f"{source}: {len(problems)} record(s) longer than the model context\n{lines}", problems,
-                        hint="shorten them, drop them from the file, or raise model.max_length")
+        raise DataError(
+            f"{source}: {len(problems)} record(s) longer than the model context\n{lines}",
+            problems,
+            hint="shorten them, drop them from the file, or raise model.max_length",
+        )

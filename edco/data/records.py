@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from edco.config.schema import ColumnMap
-from edco.errors import DataError, RowProblem
 from edco.data.prompts import LETTERS
+from edco.errors import DataError, RowProblem
 
 MIN_CHOICES = 2
 MAX_CHOICES = len(LETTERS)
@@ -40,6 +40,7 @@ RECORD_SCHEMA = pa.schema(
         pa.field("row", pa.int64(), nullable=False),
     ]
 )
+
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -67,7 +68,7 @@ class Rejected(NamedTuple):
     problems: list[RowProblem]
 
 
-class _Invalid(ValueError):
+class Invalid(ValueError):
     """One field breaks the contract. `field` overrides the column being checked when a
     more precise one is known (an option column among several)."""
 
@@ -84,16 +85,21 @@ def check_disjoint(pool: pa.Table, eval: pa.Table) -> None:  # noqa: A002 - the 
     for field, key in (("id", str), ("question", _normalised)):
         pool_rows = {key(v): row for v, row in zip(pool.column(field).to_pylist(), pool.column("row").to_pylist())}
         problems += [
-            RowProblem(eval_source, row, field, f"{field} {value!r:.80} is also in the pool {pool_source} (row {pool_rows[key(value)]})")
+            RowProblem(
+                eval_source,
+                row,
+                field,
+                f"{field} {value!r:.80} is also in the pool {pool_source} (row {pool_rows[key(value)]})",
+            )
             for value, row in zip(eval.column(field).to_pylist(), eval.column("row").to_pylist())
             if key(value) in pool_rows
         ]
     if not problems:
         return
-    shown = "\n".join(f"  {p}" for p in problems[:_SHOWN_IDS])
+    listed = "\n".join(f"  {p}" for p in problems[:_SHOWN_IDS])
     more = f"\n  ... and {len(problems) - _SHOWN_IDS} more" if len(problems) > _SHOWN_IDS else ""
     raise DataError(
-        f"{eval_source}: {len(problems)} eval item(s) also in the pool {pool_source}:\n{shown}{more}",
+        f"{eval_source}: {len(problems)} eval item(s) also in the pool {pool_source}:\n{listed}{more}",
         problems,
         hint="an eval set must be held out: remove these items from one of the two sources",
     )
@@ -136,11 +142,7 @@ def _checked_record(raw: Any, row: int, columns: ColumnMap) -> tuple[dict, list[
     problems: list[tuple[str | None, str]] = []
 
     def check(field: str | None, parse: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return parse(raw, *args)
-        except _Invalid as exc:
-            problems.append((exc.field or field, str(exc)))
-            return None
+        return collect(problems, field, parse, raw, *args)
 
     rid = f"row-{row}" if columns.id is None else check(columns.id, _parse_id, columns.id)
     question = check(columns.question, _parse_text, columns.question)
@@ -157,41 +159,54 @@ def _checked_record(raw: Any, row: int, columns: ColumnMap) -> tuple[dict, list[
     return record, problems
 
 
-def _required(raw: dict, column: str) -> Any:
+def collect(problems: list[tuple[str | None, str]], field: str | None, parse: Callable[..., Any], *args: Any) -> Any:
+    """`parse(*args)`, or None with its problem added as (field, reason) when it raises
+    `Invalid`, so that every field of a row is checked rather than only the first."""
+    try:
+        return parse(*args)
+    except Invalid as exc:
+        problems.append((exc.field or field, str(exc)))
+        return None
+
+
+def required(raw: dict, column: str) -> Any:
+    """The value of `column`; absent and null are both "missing"."""
     value = raw.get(column)
     if value is None:
-        raise _Invalid("missing")
+        raise Invalid("missing", field=column)
     return value
 
 
 def _parse_id(raw: dict, column: str) -> str:
-    value = _required(raw, column)
+    value = required(raw, column)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return _text(value)
+    return text(value)
 
 
 def _parse_text(raw: dict, column: str) -> str:
-    return _text(_required(raw, column))
+    return text(required(raw, column))
 
 
-def _text(value: Any) -> str:
+def text(value: Any, field: str | None = None, *, show_value: bool = True) -> str:
+    """A non-blank string; `field` names the field in the problem, `show_value` whether a
+    value of another type is shown as well as its type."""
     if not isinstance(value, str):
-        raise _Invalid(f"expected a string, got {_kind(value)}")
+        raise Invalid(f"expected a string, got {_kind(value) if show_value else type(value).__name__}", field)
     if not value.strip():
-        raise _Invalid("empty")
+        raise Invalid("empty", field)
     return value
 
 
 def _parse_choices(raw: dict, spec: str | list[str]) -> list[str]:
-    options = _option_cells(raw, spec) if isinstance(spec, list) else _as_list(_required(raw, spec))
+    options = _option_cells(raw, spec) if isinstance(spec, list) else _as_list(required(raw, spec))
     if not MIN_CHOICES <= len(options) <= MAX_CHOICES:
-        raise _Invalid(f"needs {MIN_CHOICES} to {MAX_CHOICES} choices, got {len(options)}")
+        raise Invalid(f"needs {MIN_CHOICES} to {MAX_CHOICES} choices, got {len(options)}")
     for number, option in enumerate(options, start=1):
         if not isinstance(option, str):
-            raise _Invalid(f"choice {number} must be a string, got {_kind(option)}")
+            raise Invalid(f"choice {number} must be a string, got {_kind(option)}")
         if not option.strip():
-            raise _Invalid(f"choice {number} is empty")
+            raise Invalid(f"choice {number} is empty")
     return options
 
 
@@ -200,7 +215,7 @@ def _option_cells(raw: dict, columns: list[str]) -> list[Any]:
     share a table (or a CSV) with questions that have more."""
     missing = [column for column in columns if column not in raw]
     if missing:
-        raise _Invalid("missing", field=missing[0])
+        raise Invalid("missing", field=missing[0])
     return [raw[column] for column in columns if not (raw[column] is None or raw[column] == "")]
 
 
@@ -213,30 +228,30 @@ def _as_list(value: Any) -> list[Any]:
         return list(value.values())
     if isinstance(value, list):
         return value
-    raise _Invalid(f"expected a list or a dict, got {_kind(value)}")
+    raise Invalid(f"expected a list or a dict, got {_kind(value)}")
 
 
-def _json_list(text: str) -> Any:
+def _json_list(cell: str) -> Any:
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(cell)
     except json.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, (list, dict)):
-        raise _Invalid(f"expected a list or a JSON list string, got {_kind(text)}")
+        raise Invalid(f"expected a list or a JSON list string, got {_kind(cell)}")
     return parsed
 
 
 def _parse_answer(raw: dict, column: str, choices: list[str] | None) -> int:
     """The range is checked only when the choices are valid; otherwise only the type is."""
-    value = _required(raw, column)
+    value = required(raw, column)
     index = _answer_index(value)
     if choices is None:
         return index
     last = len(choices) - 1
     if isinstance(value, str) and value.strip().isalpha() and index > last:
-        raise _Invalid(f"letter {value.strip()!r} is beyond the {len(choices)} choices (A-{LETTERS[last]})")
+        raise Invalid(f"letter {value.strip()!r} is beyond the {len(choices)} choices (A-{LETTERS[last]})")
     if not 0 <= index <= last:
-        raise _Invalid(f"index {index} is out of range 0-{last} for {len(choices)} choices")
+        raise Invalid(f"index {index} is out of range 0-{last} for {len(choices)} choices")
     return index
 
 
@@ -245,19 +260,19 @@ def _answer_index(value: Any) -> int:
     or a letter A-J / a-j; a one-element list (AGIEval's JEC-QA `gold`) holds one of these."""
     if isinstance(value, (list, tuple)):
         if len(value) != 1:
-            raise _Invalid(f"multi-answer questions are not supported (got {len(value)} answers)")
+            raise Invalid(f"multi-answer questions are not supported (got {len(value)} answers)")
         return _answer_index(value[0])
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        text = value.strip()
-        if len(text) == 1 and text.upper() in LETTERS:
-            return LETTERS.index(text.upper())
-        if text.lstrip("-").isdigit():
-            return int(text)
-    raise _Invalid(f"expected a 0-based index or a letter A-J, got {_kind(value)}")
+        stripped = value.strip()
+        if len(stripped) == 1 and stripped.upper() in LETTERS:
+            return LETTERS.index(stripped.upper())
+        if stripped.lstrip("-").isdigit():
+            return int(stripped)
+    raise Invalid(f"expected a 0-based index or a letter A-J, got {_kind(value)}")
 
 
 def _parse_category(raw: dict, column: str | None) -> str | None:
@@ -266,33 +281,41 @@ def _parse_category(raw: dict, column: str | None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _Invalid(f"expected a string or null, got {_kind(value)}")
+        raise Invalid(f"expected a string or null, got {_kind(value)}")
     return value if value.strip() else None
 
 
 # --- reporting -----------------------------------------------------------------------
 
 
+def shown(value: Any) -> str:
+    """`repr(value)`, cut to 60 characters so that one problem stays one line."""
+    full = repr(value)
+    return full if len(full) <= 60 else full[:57] + "..."
+
+
 def _kind(value: Any) -> str:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{type(value).__name__} {shown}"
+    return f"{type(value).__name__} {shown(value)}"
 
 
-def source_error(file: str, reason: str) -> DataError:
+def source_error(file: str, reason: str, *, hint: str = "") -> DataError:
     """A problem of the source as a whole (or of a part no row number can name)."""
     problem = RowProblem(file, None, None, reason)
-    return DataError(str(problem), [problem])
+    return DataError(str(problem), [problem], hint=hint)
+
+
+def problems_error(header: str, problems: list[RowProblem], *, hint: str = "") -> DataError:
+    """One error: `header`, then the first problems one a line, then how many more there are."""
+    lines = [header]
+    lines += [f"  - {problem}" for problem in problems[:_SHOWN_PROBLEMS]]
+    if len(problems) > _SHOWN_PROBLEMS:
+        lines.append(f"  ... and {len(problems) - _SHOWN_PROBLEMS} more")
+    return DataError("\n".join(lines), problems, hint=hint)
 
 
 def invalid_rows_error(file: str, rejected: list[Rejected]) -> DataError:
     problems = [problem for entry in rejected for problem in entry.problems]
-    lines = [f"{file}: {len(rejected)} invalid row(s)"]
-    lines += [f"  - {problem}" for problem in problems[:_SHOWN_PROBLEMS]]
-    if len(problems) > _SHOWN_PROBLEMS:
-        lines.append(f"  ... and {len(problems) - _SHOWN_PROBLEMS} more")
-    return DataError("\n".join(lines), problems)
+    return problems_error(f"{file}: {len(rejected)} invalid row(s)", problems)
 
 
 def quarantine_entry(file: str, rejected: Rejected) -> dict:

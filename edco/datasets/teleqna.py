@@ -20,20 +20,29 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyzipper
 
-from edco.data.records import MAX_CHOICES, MIN_CHOICES
+from edco.data.records import (
+    MAX_CHOICES,
+    MIN_CHOICES,
+    Invalid,
+    collect,
+    problems_error,
+    required,
+    shown,
+    source_error,
+    text,
+)
 from edco.errors import DataError, EdcoError, RowProblem
 
 PASSWORD = "teleqnadataset"  # published in the authors' README
 MEMBER = "TeleQnA.txt"
 DEFAULT_EVAL_FRACTION = 0.2
-_SHOWN_PROBLEMS = 20
 _KEY = re.compile(r"question (\d+)")
 _OPTION = re.compile(r"option (\d+)")
 _ANSWER = re.compile(r"option (\d+):(.*)", re.DOTALL)
@@ -54,14 +63,6 @@ class TeleqnaSplits:
     pool: list[dict]
     eval: list[dict]
     skipped: dict[str, list[RowProblem]]
-
-
-class _Invalid(ValueError):
-    """One field of one entry breaks the contract."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
 
 
 def load_teleqna(
@@ -191,39 +192,26 @@ def _entry_record(file: str, key: str, value: Any) -> tuple[dict, list[RowProble
     match = _KEY.fullmatch(key)
     row = int(match.group(1)) if match else None
     problems: list[RowProblem] = []
-
-    def check(parse: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return parse(*args)
-        except _Invalid as exc:
-            problems.append(RowProblem(file, row, exc.field, str(exc)))
-            return None
-
     if match is None:
         problems.append(RowProblem(file, None, None, f"key {key!r} is not of the form 'question N'"))
     if not isinstance(value, dict):
         problems.append(RowProblem(file, row, None, f"expected an object, got {type(value).__name__}"))
         return {}, problems
-    choices = check(_choices, value)
+    found: list[tuple[str | None, str]] = []  # every parser names its field
+    choices = collect(found, None, _choices, value)
     record = {
         "id": f"teleqna-{row}",
-        "question": check(_text, value, "question"),
+        "question": collect(found, None, _text, value, "question"),
         "choices": choices,
-        "answer": check(_answer, value, choices),
-        "category": check(_text, value, "category"),
+        "answer": collect(found, None, _answer, value, choices),
+        "category": collect(found, None, _text, value, "category"),
     }
-    return record, problems
+    return record, problems + [RowProblem(file, row, field, reason) for field, reason in found]
 
 
 def _text(value: dict, field: str) -> str:
-    text = value.get(field)
-    if text is None:
-        raise _Invalid(field, "missing")
-    if not isinstance(text, str):
-        raise _Invalid(field, f"expected a string, got {type(text).__name__}")
-    if not text.strip():
-        raise _Invalid(field, "empty")
-    return text
+    """The contract's text check, naming the value by its type only (as this importer always has)."""
+    return text(required(value, field), field, show_value=False)
 
 
 def _choices(value: dict) -> list[str]:
@@ -231,14 +219,14 @@ def _choices(value: dict) -> list[str]:
     keys = {int(m.group(1)): key for key in value if (m := _OPTION.fullmatch(key))}
     last = max(keys, default=0)
     if 0 in keys:
-        raise _Invalid(keys[0], "options are numbered from 1")
+        raise Invalid("options are numbered from 1", keys[0])
     for number in range(1, last + 1):
         if number not in keys:
-            raise _Invalid(f"option {number}", f"missing, though option {last} exists")
+            raise Invalid(f"missing, though option {last} exists", f"option {number}")
     if last < MIN_CHOICES:
-        raise _Invalid(f"option {last + 1}", f"missing: needs at least {MIN_CHOICES} options")
+        raise Invalid(f"missing: needs at least {MIN_CHOICES} options", f"option {last + 1}")
     if last > MAX_CHOICES:
-        raise _Invalid(f"option {MAX_CHOICES + 1}", f"at most {MAX_CHOICES} options are supported, got {last}")
+        raise Invalid(f"at most {MAX_CHOICES} options are supported, got {last}", f"option {MAX_CHOICES + 1}")
     return [_text(value, keys[number]) for number in range(1, last + 1)]
 
 
@@ -247,27 +235,27 @@ def _answer(value: dict, choices: list[str] | None) -> int:
     not, the entry is reported, not repaired: which of the two is wrong is a guess."""
     match = _ANSWER.fullmatch(_text(value, "answer").strip())
     if match is None:
-        raise _Invalid("answer", f"expected 'option K: <text>', got {_shown(value['answer'])}")
+        raise Invalid(f"expected 'option K: <text>', got {shown(value['answer'])}", "answer")
     number, stated = int(match.group(1)), match.group(2)
     if choices is None:  # the options are reported already; only the format is checkable
         return number - 1
     if not 1 <= number <= len(choices):
-        raise _Invalid("answer", f"names option {number}, but the entry has options 1 to {len(choices)}")
+        raise Invalid(f"names option {number}, but the entry has options 1 to {len(choices)}", "answer")
     if _comparable(stated) != _comparable(choices[number - 1]):
-        raise _Invalid("answer", _contradiction(number, stated, choices))
+        raise Invalid(_contradiction(number, stated, choices), "answer")
     return number - 1
 
 
-def _comparable(text: str) -> str:
+def _comparable(option: str) -> str:
     """Case and spacing slips are not contradictions (question 683 of the real file writes
     'Vehicle-to-infrastructure(V2I)' for the option 'Vehicle-to-infrastructure (V2I)')."""
-    return "".join(text.casefold().split())
+    return "".join(option.casefold().split())
 
 
 def _contradiction(number: int, stated: str, choices: list[str]) -> str:
     reason = (
-        f"names option {number}, but its text {_shown(stated.strip())} "
-        f"differs from option {number}, {_shown(choices[number - 1])}"
+        f"names option {number}, but its text {shown(stated.strip())} "
+        f"differs from option {number}, {shown(choices[number - 1])}"
     )
     same = [n for n, choice in enumerate(choices, start=1) if _comparable(choice) == _comparable(stated)]
     return reason + (f" (it is the text of option {same[0]})" if same else "")
@@ -287,23 +275,13 @@ def _split(records: list[tuple[str, dict]], eval_fraction: float) -> tuple[list[
 # --- reporting -----------------------------------------------------------------------
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _source_error(file: str, reason: str, *, hint: str = _ORIGINAL) -> DataError:
     """A problem of the zip as a whole; the default hint fits every way of having the wrong file."""
-    problem = RowProblem(file, None, None, reason)
-    return DataError(str(problem), [problem], hint=hint)
+    return source_error(file, reason, hint=hint)
 
 
 def _invalid_entries_error(file: str, rejected: dict[str, list[RowProblem]]) -> DataError:
     problems = [problem for entry in rejected.values() for problem in entry]
     count = f"{len(rejected)} invalid entr{'y' if len(rejected) == 1 else 'ies'}"
-    lines = [f"{file}: {count} (row N is the entry 'question N')"]
-    lines += [f"  - {problem}" for problem in problems[:_SHOWN_PROBLEMS]]
-    if len(problems) > _SHOWN_PROBLEMS:
-        lines.append(f"  ... and {len(problems) - _SHOWN_PROBLEMS} more")
     hint = "fix them, or leave them out with --skip-invalid (edco data teleqna), which lists what it left out"
-    return DataError("\n".join(lines), problems, hint=hint)
+    return problems_error(f"{file}: {count} (row N is the entry 'question N')", problems, hint=hint)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from edco.datasets import demo
 from edco.config.schema import ModelConfig
-from edco.models.loading import load_model, load_tokenizer
 from edco.data.prompts import chat_prompt
+from edco.datasets import demo
+from edco.models.loading import load_model, load_tokenizer
 
 OUT = Path(__file__).with_name("smollm2_demo_completions.jsonl")
 MAX_NEW_TOKENS = 32
@@ -35,12 +35,14 @@ MAX_NEW_TOKENS = 32
 def generate(model, tokenizer, prompt: str, seed: int | None) -> str:
     """One completion, decoded from the new tokens only; greedy when `seed` is None."""
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-    sampling = {"do_sample": False} if seed is None else {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+    sampling = (
+        {"do_sample": False} if seed is None else {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+    )
     if seed is not None:
         torch.manual_seed(seed)
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, pad_token_id=tokenizer.pad_token_id, **sampling)
-    return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def existing_labels(path: Path) -> dict[tuple[str, str, str], int | None]:
@@ -67,8 +69,13 @@ def main() -> None:
         for seed in seeds:
             sampling = "greedy" if seed is None else f"seed={seed}"
             completion = generate(model, tokenizer, prompt, seed)
-            row = {"id": item["id"], "sampling": sampling, "choices": item["choices"], "answer": item["answer"],
-                   "completion": completion}
+            row = {
+                "id": item["id"],
+                "sampling": sampling,
+                "choices": item["choices"],
+                "answer": item["answer"],
+                "completion": completion,
+            }
             key = (item["id"], sampling, completion)
             if key in labels:
                 row["expected"] = labels[key]
