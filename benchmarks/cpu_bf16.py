@@ -22,20 +22,28 @@ Prints Markdown.
 
 from __future__ import annotations
 
-import argparse
 import math
-import time
 
+import pyarrow as pa
 import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from benchmarks.scorer_speed import matmul_gflops, plain_forward, scorer
-from benchmarks.train_speed import plain_loop, right_padded, timed
-from edco.config.schema import ColumnMap, ModelConfig, ScoringConfig
-from edco.datasets.readers import load_records
+from benchmarks.harness import (
+    add_demo_args,
+    benchmark_parser,
+    best_on_fresh_model,
+    matmul_gflops,
+    plain_forward,
+    plain_loop,
+    pool_records,
+    scorer,
+    sft_batches,
+    timed,
+)
+from edco.config.schema import ModelConfig, ScoringConfig
 from edco.models.loading import load_model, load_tokenizer
 from edco.scoring.agreement import agreement
 from edco.scoring.entropy import score_table
-from edco.training.trainers import sft_dataset
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -46,18 +54,24 @@ def autocast_loop(model: torch.nn.Module, batches: list[dict]) -> None:
         plain_loop(model, batches, step=False)
 
 
+def scored(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, scoring: ScoringConfig
+) -> tuple[int, list[float]]:
+    """(prompt + scored generated tokens, the scores) of one `score_table` pass."""
+    table = score_table(model, tokenizer, records, scoring)
+    return sum(table["model_tokens"].to_pylist()), table["score"].to_pylist()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=96)
-    parser.add_argument("--batch", type=int, default=16)
+    parser = benchmark_parser(__doc__)
+    add_demo_args(parser, samples=96, batch=16, repeats=2)
     parser.add_argument("--top-n", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--train-samples", type=int, default=16, help="SFT samples, in batches of 8")
     args = parser.parse_args()
 
     cfg = {name: ModelConfig(dtype=name) for name in PRECISIONS}
     tokenizer = load_tokenizer(cfg["float32"])
-    records = load_records("demo", ColumnMap(), limit=args.samples, seed=0, split="pool").table
+    records = pool_records("demo", args.samples)
     scoring = ScoringConfig(mode="prefix", prefix_tokens=4, batch_size=args.batch)
     models = {name: load_model(c) for name, c in cfg.items()}
     warm = records.slice(0, args.batch)
@@ -72,26 +86,21 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, model in models.items():
             gflops[name] = max(gflops.get(name, 0.0), matmul_gflops(dtype=PRECISIONS[name]))
-            for kind in ("forward", "scorer"):
-                start = time.perf_counter()
-                if kind == "forward":
-                    tokens[kind, name] = plain_forward(model, tokenizer, records, args.batch)
-                else:
-                    table = score_table(model, tokenizer, records, scoring)
-                    tokens[kind, name], scores[name] = (
-                        sum(table["model_tokens"].to_pylist()),
-                        table["score"].to_pylist(),
-                    )
-                best[kind, name] = min(best.get((kind, name), math.inf), time.perf_counter() - start)
+            seconds, tokens["forward", name] = timed(plain_forward, model, tokenizer, records, args.batch)
+            best["forward", name] = min(best.get(("forward", name), math.inf), seconds)
+            seconds, (tokens["scorer", name], scores[name]) = timed(scored, model, tokenizer, records, scoring)
+            best["scorer", name] = min(best.get(("scorer", name), math.inf), seconds)
 
-    dataset = sft_dataset(tokenizer, records.slice(0, args.train_samples))
-    rows = [dataset[i] for i in range(len(dataset))]
-    batches = [right_padded(rows[i : i + 8], tokenizer.pad_token_id) for i in range(0, len(rows), 8)]
-    train_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    batches, train_tokens = sft_batches(tokenizer, records.slice(0, args.train_samples), 8)
+    train_rows = sum(len(b["input_ids"]) for b in batches)
     training = {
-        "fp32 weights": timed(cfg["float32"], lambda m: plain_loop(m, batches, step=False), args.repeats),
-        "bf16 weights": timed(cfg["bfloat16"], lambda m: plain_loop(m, batches, step=False), args.repeats),
-        "fp32 weights, bf16 autocast": timed(cfg["float32"], lambda m: autocast_loop(m, batches), args.repeats),
+        "fp32 weights": best_on_fresh_model(cfg["float32"], lambda m: plain_loop(m, batches, step=False), args.repeats),
+        "bf16 weights": best_on_fresh_model(
+            cfg["bfloat16"], lambda m: plain_loop(m, batches, step=False), args.repeats
+        ),
+        "fp32 weights, bf16 autocast": best_on_fresh_model(
+            cfg["float32"], lambda m: autocast_loop(m, batches), args.repeats
+        ),
     }
 
     print(
@@ -111,7 +120,7 @@ def main() -> None:
             f"| {label} | {f32:.2f} | {b16:.2f} | {f32 / b16:.2f}x | {tokens[kind, 'float32'] / f32:.0f} "
             f"| {tokens[kind, 'bfloat16'] / b16:.0f} |"
         )
-    print(f"\n| SFT forward + backward ({len(rows)} samples, {train_tokens} tokens) | seconds | tokens/s | vs fp32 |")
+    print(f"\n| SFT forward + backward ({train_rows} samples, {train_tokens} tokens) | seconds | tokens/s | vs fp32 |")
     print("|---|---|---|---|")
     for label, seconds in training.items():
         print(f"| {label} | {seconds:.1f} | {train_tokens / seconds:.0f} | {training['fp32 weights'] / seconds:.2f}x |")

@@ -27,7 +27,7 @@ turns `rope_theta` into `rope_parameters` and takes `dtype` (4.x: `torch_dtype`)
 Tokenizer: no Qwen tokenizer is available offline, so the project's SmolLM2 tokenizer
 writes the prompts (demo prompts are ~390 tokens with it). Its ids are all below 49152, so
 they are valid, unchanged, in Qwen's 151936-token vocabulary (checked at start-up). Its EOS
-is cleared on the loaded copy, so `_eos_ids` finds none and every sample generates exactly
+is cleared on the loaded copy, so `eos_ids` finds none and every sample generates exactly
 128 tokens whatever the random model emits; the table shows the mean per sample.
 
 Records are ordered longest prompt first, as `score_table` orders them, and scored one
@@ -36,19 +36,19 @@ batch per `score_table` call so that `--max-seconds` can stop a setting between 
 
 Here (CPU smoke test, tiny 2-layer model), and once to save the tokenizer for the device:
 
-    .venv/bin/python benchmarks/gpu_scorer.py --tiny --device cpu --samples 8 --batch-sizes 4 --dtype float32
-    .venv/bin/python benchmarks/gpu_scorer.py --save-tokenizer benchmarks/smollm2-tokenizer
+    .venv/bin/python -m benchmarks.gpu_scorer --tiny --device cpu --samples 8 --batch-sizes 4 --dtype float32
+    .venv/bin/python -m benchmarks.gpu_scorer --save-tokenizer benchmarks/smollm2-tokenizer
 
 On the GPU machine (one command for the device tool; a few minutes, within ~8 min):
 
-    PYTHONPATH=. python benchmarks/gpu_scorer.py --tokenizer-dir benchmarks/smollm2-tokenizer \\
+    python -m benchmarks.gpu_scorer --tokenizer-dir benchmarks/smollm2-tokenizer \\
         --samples 512 --batch-sizes 16,32,64,128
 
 It needs there: torch with CUDA, transformers (5.x; 4.56+ should do), pyarrow, pydantic and
-PyYAML (what `edco.config.schema`/`edco.data.records` import), and the edco package (the repo copy on
-PYTHONPATH). The SmolLM2 tokenizer cache in ~/.cache/edco/models will not exist on that
-machine, hence `--tokenizer-dir` with a folder written by `--save-tokenizer` and carried
-in the working tree (about 3.5 MB).
+PyYAML (what `edco.config.schema`/`edco.data.records` import), and the edco package (the repo
+copy, which `-m` puts on sys.path from the checkout's root). The SmolLM2 tokenizer cache in
+~/.cache/edco/models will not exist on that machine, hence `--tokenizer-dir` with a folder
+written by `--save-tokenizer` and carried in the working tree (about 3.5 MB).
 """
 
 from __future__ import annotations
@@ -71,11 +71,11 @@ from transformers import (
     Qwen3Config,
 )
 
-from edco.config.schema import ColumnMap, ModelConfig, ScoringConfig
+from benchmarks.harness import benchmark_parser, pool_records, prompt_lengths
+from edco.config.schema import ModelConfig, ScoringConfig
 from edco.data.prompts import chat_prompts
-from edco.datasets.readers import load_records
 from edco.models.loading import load_tokenizer
-from edco.scoring.entropy import _eos_ids, score_table
+from edco.scoring.entropy import eos_ids, score_table
 
 GOAL_SAMPLES_PER_S = 25.0  # the published scorer: 0.04 s per sample on 8 accelerators
 TOKENIZER_MODEL = "smollm2-135m-instruct"
@@ -144,14 +144,14 @@ def never_stop(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> No
     if len(tokenizer) > model.config.vocab_size:
         raise SystemExit(f"tokenizer has {len(tokenizer)} ids, more than the model's {model.config.vocab_size}")
     tokenizer.eos_token = None  # padding keeps its own token (<|im_end|>, id 2)
-    if tokenizer.pad_token_id is None or _eos_ids(tokenizer, model):
-        raise SystemExit(f"cannot disable EOS: pad {tokenizer.pad_token_id}, eos {_eos_ids(tokenizer, model)}")
+    if tokenizer.pad_token_id is None or eos_ids(tokenizer, model):
+        raise SystemExit(f"cannot disable EOS: pad {tokenizer.pad_token_id}, eos {eos_ids(tokenizer, model)}")
 
 
 def longest_first(records: pa.Table, tokenizer: PreTrainedTokenizerBase, instruction: str) -> pa.Table:
     """The records longest prompt first, as `score_table` orders them before it batches them."""
     prompts = chat_prompts(tokenizer, records, instruction)
-    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    lengths = prompt_lengths(tokenizer, prompts)
     return records.take(sorted(range(len(prompts)), key=lambda i: (-lengths[i], i)))
 
 
@@ -269,7 +269,7 @@ def save_tokenizer(folder: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--batch-sizes", default="16,32,64,128")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="timed seconds per setting, checked per batch")
@@ -300,7 +300,7 @@ def main() -> None:
     tokenizer = scoring_tokenizer(args.tokenizer_dir)
     model = build_model(TINY if args.tiny else QWEN3_4B, device, DTYPES[args.dtype], args.attn)
     never_stop(tokenizer, model)
-    records = load_records("demo", ColumnMap(), limit=args.samples, seed=0, split="pool").table
+    records = pool_records("demo", args.samples)
     results = [
         measure(
             model,

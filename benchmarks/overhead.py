@@ -10,15 +10,15 @@ plain training run would also need once, is shown apart. Runs written before sta
 model I/O count it inside each stage ("—" in that column). Reads the run store only; prints
 Markdown.
 
-    .venv/bin/python benchmarks/overhead.py runs/bench-published [runs/bench-published-partial ...]
+    .venv/bin/python -m benchmarks.overhead runs/bench-published [runs/bench-published-partial ...]
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
+from benchmarks.harness import benchmark_parser
 from edco.storage.store import STAGES, RunStore
 
 COST = ("score", "select", "evaluate", "diagnostics", "model_io")
@@ -84,7 +84,7 @@ def print_run(store: RunStore) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("runs", type=Path, nargs="+")
     for run in parser.parse_args().runs:
         print_run(RunStore(run))

@@ -6,40 +6,35 @@ and one warm-up batch runs before the clock starts). A least-squares line second
 gives the seconds per sample (b) and the fixed cost (a); R^2 and each size's residual say
 how straight it is. Prints Markdown.
 
-    .venv/bin/python benchmarks/pool_scaling.py configs/compare-teleqna.yaml [--sizes 250,500,1000,2000]
+    .venv/bin/python -m benchmarks.pool_scaling configs/compare-teleqna.yaml [--sizes 250,500,1000,2000]
 """
 
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness import benchmark_parser, model_and_tokenizer, pool_records, timed
 from edco.config.schema import load_config
-from edco.datasets.readers import load_records
-from edco.models.loading import load_model, load_tokenizer
 from edco.scoring.entropy import score_table
 from edco.seeds import derive_seed, seed_everything
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("config", type=Path)
     parser.add_argument("--sizes", default="250,500,1000,2000")
     args = parser.parse_args()
     cfg = load_config(args.config)
     sizes = [int(s) for s in args.sizes.split(",")]
-    pool = load_records(cfg.data.pool, cfg.data.columns, limit=max(sizes), seed=cfg.data.seed, split="pool").table
-    model, tokenizer = load_model(cfg.model), load_tokenizer(cfg.model)
+    pool = pool_records(cfg.data.pool, max(sizes), cfg.data.columns, cfg.data.seed)
+    model, tokenizer = model_and_tokenizer(cfg.model)
     score_table(model, tokenizer, pool.slice(0, cfg.scoring.batch_size), cfg.scoring)  # warm-up, not timed
     seconds = []
     for n in sizes:
         seed_everything(derive_seed(cfg.seed, 0, "score"))
-        start = time.perf_counter()
-        score_table(model, tokenizer, pool.slice(0, n), cfg.scoring)
-        seconds.append(time.perf_counter() - start)
+        seconds.append(timed(score_table, model, tokenizer, pool.slice(0, n), cfg.scoring)[0])
     slope, intercept = np.polyfit(sizes, seconds, 1)
     fitted = intercept + slope * np.asarray(sizes)
     r2 = 1 - np.sum((np.asarray(seconds) - fitted) ** 2) / np.sum((np.asarray(seconds) - np.mean(seconds)) ** 2)

@@ -26,17 +26,16 @@ Prints Markdown.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from torch.autograd.profiler_util import FunctionEvent
 from torch.profiler import ProfilerActivity, profile
 
-from edco.models.loading import load_model, load_tokenizer
+from benchmarks.harness import add_run_args, benchmark_parser, model_and_tokenizer
+from edco.models.loading import load_model
 from edco.scoring.signals import SIGNALS
 from edco.selection.strategies import STRATEGIES
 from edco.storage.store import RunStore
@@ -103,8 +102,7 @@ def model_params(model: Any) -> tuple[int, int]:
 def replay(store: RunStore, interval: int) -> dict[str, dict[str, Any]]:
     """The interval's scoring and training, each profiled, with tokens and model FLOPs."""
     cfg = store.config()
-    tokenizer = load_tokenizer(cfg.model)
-    model = load_model(cfg.model, store.model_checkpoint(interval))
+    model, tokenizer = model_and_tokenizer(cfg.model, store.model_checkpoint(interval))
     body, head = model_params(model)
     signal = SIGNALS[STRATEGIES[cfg.selection.strategy].signal]
     wall, table, kinds, ops = profiled(lambda: signal.measure(model, tokenizer, store.pool(), cfg.scoring, None))
@@ -162,9 +160,8 @@ def print_tables(store: RunStore, interval: int, phases: dict[str, dict[str, Any
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--interval", type=int, default=0, help="one whose starting model is kept (0: the base model)")
+    parser = benchmark_parser(__doc__)
+    add_run_args(parser, interval=True)
     args = parser.parse_args()
     store = RunStore(args.run_dir)
     print_tables(store, args.interval, replay(store, args.interval))

@@ -10,20 +10,18 @@ own carried scores ranked by the run's own strategy, without running a model. A 
 run trains on its own selection and drifts from this trajectory; the replay isolates the
 error of the stale scores. Prints one Markdown table.
 
-    .venv/bin/python benchmarks/rescoring.py runs/bench-published \
+    .venv/bin/python -m benchmarks.rescoring runs/bench-published \
         [--fractions 0.1,0.25,0.5] [--margins 0.5] [--plateau 0.9]
 """
 
 from __future__ import annotations
-
-import argparse
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats
 
+from benchmarks.harness import add_run_args, benchmark_parser
 from edco.config.schema import EdcoConfig, ScoringConfig
 from edco.scoring import rescoring
 from edco.seeds import derive_seed
@@ -94,8 +92,8 @@ def name(scoring: ScoringConfig) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    parser = benchmark_parser(__doc__)
+    add_run_args(parser)
     parser.add_argument("--fractions", default="0.1,0.25,0.5")
     parser.add_argument("--margins", default="0.5")
     parser.add_argument("--plateau", type=float, default=0.9)

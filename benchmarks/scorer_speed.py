@@ -21,34 +21,40 @@ the machine's measured fp32 matmul GFLOP/s (best 2048^3
 torch.matmul, interleaved with the variants), and the model FLOP utilisation implied by it.
 Prints one Markdown table, notes, and a verdict per target.
 
-    PREFECT_SERVER_ANALYTICS_ENABLED=false .venv/bin/python benchmarks/scorer_speed.py \
+    PREFECT_SERVER_ANALYTICS_ENABLED=false .venv/bin/python -m benchmarks.scorer_speed \
         [--samples 96] [--batch 16] [--repeats 3] [--padding-only demo:96,demo:2000]
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import resource
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pyarrow as pa
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel
 
-from edco.config.schema import ColumnMap, ModelConfig, ScoringConfig
+from benchmarks.harness import (
+    MATMUL_N,
+    add_demo_args,
+    benchmark_parser,
+    matmul_gflops,
+    model_and_tokenizer,
+    peak_rss_mib,
+    plain_forward,
+    pool_records,
+    prompt_lengths,
+    scorer,
+    timed,
+)
+from edco.config.schema import ModelConfig, ScoringConfig
 from edco.data.prompts import chat_prompts
-from edco.datasets.readers import load_records
-from edco.models.loading import load_model, load_tokenizer
+from edco.models.loading import load_tokenizer
 from edco.scoring.batching import length_batches
-from edco.scoring.entropy import score_table
 
 PLAIN = "plain forward (last position's logits)"
 TARGETS = {"prefix k=1": 0.95, "prefix k=4": 0.85}  # least tokens/s ratio against PLAIN
 PADDING_TARGET = 0.03
-MATMUL_N = 2048
 
 
 @dataclass(frozen=True)
@@ -57,55 +63,11 @@ class Variant:
     run: Callable[[], int]  # does the timed work, returns the tokens it processed
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def prompt_lengths(tokenizer: PreTrainedTokenizerBase, prompts: list[str]) -> list[int]:
-    return [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-
-
 def padding_share(lengths: list[int], batches: list[list[int]]) -> float:
     """Pad tokens / (pad + real) prompt tokens when each batch is padded to its longest prompt."""
     real = sum(lengths[i] for b in batches for i in b)
     padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
     return (padded - real) / padded
-
-
-@torch.no_grad()
-def plain_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, batch: int) -> int:
-    """The floor: same prompts, same left-padded length batches as `score_table`, one forward
-    per batch computing only the last position's logits. Returns the real prompt tokens."""
-    model.eval()
-    prompts = chat_prompts(tokenizer, records, "quick")
-    lengths = prompt_lengths(tokenizer, prompts)
-    for idx in length_batches(lengths, batch):
-        enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = enc.to(model.device)
-        mask = enc["attention_mask"]
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # as generate() derives them for left padding
-        model(
-            input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, use_cache=False, logits_to_keep=1
-        )
-    return sum(lengths)
-
-
-def scorer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, cfg: ScoringConfig) -> int:
-    """`score_table` as a curriculum runs it; returns prompt + scored generated tokens."""
-    table = score_table(model, tokenizer, records, cfg)
-    return sum(table["model_tokens"].to_pylist())
-
-
-def matmul_gflops(n: int = MATMUL_N, tries: int = 3, dtype: torch.dtype = torch.float32) -> float:
-    """Best torch.matmul rate of two n x n matrices on this machine (2 n^3 flops each)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    torch.matmul(a, b)  # warm-up
-    best = math.inf
-    for _ in range(tries):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
 
 
 def parameter_counts(model: PreTrainedModel) -> tuple[int, int]:
@@ -122,7 +84,7 @@ def print_padding(pools: str, batch: int) -> None:
     print("|---|---|---|---|---|---|---|")
     for pool in pools.split(","):
         source, _, n = pool.rpartition(":")
-        records = load_records(source, ColumnMap(), limit=int(n), seed=0, split="pool").table
+        records = pool_records(source, int(n))
         lengths = prompt_lengths(tokenizer, chat_prompts(tokenizer, records, "quick"))
         chunks = [list(range(i, min(i + batch, len(lengths)))) for i in range(0, len(lengths), batch)]
         batches = length_batches(lengths, batch)
@@ -134,10 +96,8 @@ def print_padding(pools: str, batch: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=96)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = benchmark_parser(__doc__)
+    add_demo_args(parser, samples=96, batch=16, repeats=3)
     parser.add_argument(
         "--padding-only",
         metavar="SOURCE:N,...",
@@ -149,9 +109,8 @@ def main() -> None:
         return
 
     cfg = ModelConfig()
-    tokenizer = load_tokenizer(cfg)
-    model = load_model(cfg)
-    records = load_records("demo", ColumnMap(), limit=args.samples, seed=0, split="pool").table
+    model, tokenizer = model_and_tokenizer(cfg)
+    records = pool_records("demo", args.samples)
     configs = {
         "prefix k=1": ScoringConfig(mode="prefix", prefix_tokens=1, batch_size=args.batch),
         "prefix k=4": ScoringConfig(mode="prefix", prefix_tokens=4, batch_size=args.batch),
@@ -173,9 +132,8 @@ def main() -> None:
     for _ in range(args.repeats):
         gflops = max(gflops, matmul_gflops())
         for v in variants:
-            start = time.perf_counter()
-            tokens[v.name] = v.run()
-            best[v.name] = min(best[v.name], time.perf_counter() - start)
+            seconds, tokens[v.name] = timed(v.run)
+            best[v.name] = min(best[v.name], seconds)
     rss = peak_rss_mib()
 
     lengths = prompt_lengths(tokenizer, chat_prompts(tokenizer, records, "quick"))

@@ -6,15 +6,12 @@ scores), the atomic Parquet write of the interval's table, and then, over the 10
 written, the `turnover` view and a per-interval aggregate through `edco sql`'s read-only
 DuckDB connection. Peak RSS of the process is reported (Linux ru_maxrss). Prints Markdown.
 
-    .venv/bin/python benchmarks/selection_scale.py [--rows 1000000] [--intervals 10]
+    .venv/bin/python -m benchmarks.selection_scale [--rows 1000000] [--intervals 10]
 """
 
 from __future__ import annotations
 
-import argparse
-import resource
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 
+from benchmarks.harness import benchmark_parser, peak_rss_mib, timed
 from edco.config.schema import SelectionConfig
 from edco.selection.strategies import SelectionInput, select
 from edco.storage.files import write_parquet
@@ -44,12 +42,8 @@ def synthetic_scores(rows: int, interval: int) -> pa.Table:
     )
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--intervals", type=int, default=10)
     args = parser.parse_args()
@@ -57,10 +51,10 @@ def main() -> None:
     categories = [CATEGORIES[i % len(CATEGORIES)] for i in range(args.rows)]
     timings: dict[str, list[float]] = {}
 
-    def timed(name: str, fn: Callable[[], T]) -> T:
-        start = time.perf_counter()
-        out = fn()
-        timings.setdefault(name, []).append(time.perf_counter() - start)
+    def measured(name: str, fn: Callable[[], T]) -> T:
+        """`fn()`, its seconds kept under `name`."""
+        seconds, out = timed(fn)
+        timings.setdefault(name, []).append(seconds)
         return out
 
     with tempfile.TemporaryDirectory(prefix="edco-scale-") as tmp:
@@ -69,19 +63,19 @@ def main() -> None:
             scores = synthetic_scores(args.rows, interval)
             for strategy in ("edco", "random", "static_ppl", "sec"):
                 inp = SelectionInput(scores, n, interval, interval, SelectionConfig(strategy=strategy), categories)
-                ranked, _ = timed(f"select: {strategy}", lambda inp=inp, strategy=strategy: select(inp, strategy))
+                ranked, _ = measured(f"select: {strategy}", lambda inp=inp, strategy=strategy: select(inp, strategy))
             ranked = ranked.add_column(0, "interval", pa.array(np.full(args.rows, interval, dtype=np.int32)))
             ranked = ranked.add_column(0, "run", pa.array(["scale"] * args.rows))
             folder = root / "scale" / f"interval_{interval:03d}"
             folder.mkdir(parents=True)
-            timed(
+            measured(
                 "atomic Parquet write",
                 lambda folder=folder, ranked=ranked: write_parquet(folder / "scores.parquet", ranked),
             )
-        turnover = timed(
+        turnover = measured(
             "turnover view, all intervals", lambda: query(root, "SELECT * FROM turnover ORDER BY interval")
         )
-        timed(
+        measured(
             "per-interval aggregates (edco sql)",
             lambda: query(
                 root,

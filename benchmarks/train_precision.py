@@ -19,12 +19,8 @@ Prints Markdown.
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
+from benchmarks.harness import add_run_args, benchmark_parser, model_and_tokenizer, timed
 from edco.config.schema import ModelConfig
-from edco.models.loading import load_model, load_tokenizer
 from edco.storage.store import RunStore
 from edco.training.trainers import train
 
@@ -37,18 +33,15 @@ PRECISIONS = {
 def replay(store: RunStore, interval: int, model_cfg: ModelConfig) -> tuple[float, float]:
     """(seconds, train loss) of the interval's trainer call with the model loaded per `model_cfg`."""
     cfg = store.config().model_copy(update={"model": model_cfg})
-    model = load_model(model_cfg, store.model_checkpoint(interval), training=True)
-    tokenizer = load_tokenizer(model_cfg)
+    model, tokenizer = model_and_tokenizer(model_cfg, store.model_checkpoint(interval), training=True)
     records = store.selected_records(interval)
-    start = time.perf_counter()
-    stats = train(model, tokenizer, records, cfg, interval)
-    return time.perf_counter() - start, stats.summary["train_loss"]
+    seconds, stats = timed(train, model, tokenizer, records, cfg, interval)
+    return seconds, stats.summary["train_loss"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--interval", type=int, default=0, help="one whose starting model is kept (0: the base model)")
+    parser = benchmark_parser(__doc__)
+    add_run_args(parser, interval=True)
     parser.add_argument("--order", default="mixed,float32,mixed", help="precisions to replay, in this order")
     args = parser.parse_args()
 

@@ -9,7 +9,7 @@ __all__, __getattr__ = lazy_exports(
     {
         "agreement": ["prefix_vs_full", "settings", "to_markdown", "top_overlap"],
         "batching": ["length_batches"],
-        "entropy": ["SCORE_SCHEMA", "aggregate", "score_rows", "score_table", "token_entropy"],
+        "entropy": ["SCORE_SCHEMA", "aggregate", "eos_ids", "score_rows", "score_table", "token_entropy"],
         "losses": ["Example", "answer_batch", "answer_losses", "answer_token_losses", "evaluating"],
         "signals": ["SIGNALS", "ifd_table", "length_table", "perplexity_table"],
     },

@@ -93,18 +93,20 @@ def generated_entropies(
     Prompts are left-padded so every row's next token sits at the same position; the raw
     (unprocessed) logits are used, so sampling settings change the path, not the measure.
     """
-    eos_ids = _eos_ids(tokenizer, model)  # generation stops at, and the mask ends after, the same tokens
+    stop_ids = eos_ids(tokenizer, model)  # generation stops at, and the mask ends after, the same tokens
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    out = model.generate(**batch, generation_config=generation_config(cfg, tokenizer, eos_ids))
+    out = model.generate(**batch, generation_config=generation_config(cfg, tokenizer, stop_ids))
     logits = torch.stack(out.logits, dim=1)  # [batch, steps, vocab]
     tokens = out.sequences[:, batch["input_ids"].shape[1] :]
     entropies = token_entropy(logits, cfg.top_logprobs, cfg.unit)
-    is_eos = torch.isin(tokens, torch.tensor(eos_ids, device=tokens.device))
+    is_eos = torch.isin(tokens, torch.tensor(stop_ids, device=tokens.device))
     ended_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0
     return [row[~done] for row, done in zip(entropies, ended_before)]
 
 
-def _eos_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> list[int]:
+def eos_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> list[int]:
+    """The token ids generation stops at: the tokenizer's EOS and the model's generation-config EOS
+    ids, sorted, without duplicates (empty when neither has one)."""
     ids = model.generation_config.eos_token_id if model.generation_config else None
     ids = ids if isinstance(ids, list) else [ids] if ids is not None else []
     return sorted({tokenizer.eos_token_id, *ids} - {None})
