@@ -14,9 +14,10 @@ from prefect import flow, get_run_logger
 
 from edco.config.schema import EdcoConfig, config_diff, load_config
 from edco.data.prompts import check_lengths
-from edco.data.records import check_disjoint
+from edco.data.records import LoadResult, check_disjoint
 from edco.datasets.readers import load_records
-from edco.errors import ConfigError
+from edco.errors import ConfigError, DataError
+from edco.evaluation.headline import best_of, better, check_metric, headline
 from edco.faultpoints import fault_point
 from edco.flows.resume import resume_point
 from edco.models.loading import load_tokenizer
@@ -28,6 +29,7 @@ from edco.tasks.score import score
 from edco.tasks.select import select
 from edco.tasks.track import track_failure, track_finish, track_interval, track_run
 from edco.tasks.train import train
+from edco.training.rewards import check_reward
 
 
 @flow(name="edco-curriculum")
@@ -68,13 +70,17 @@ def run_interval(store: RunStore, interval: int) -> None:
     fault_point(f"seal.end@{interval}")
     prune_checkpoints(store, store.config().storage.keep_checkpoints, interval)
     metrics = store.metrics(interval)
-    if "accuracy" in metrics:
+    metric, value = headline(metrics)
+    if value is not None:
+        answers = f", answers {metrics['predicted_letters']}" if "predicted_letters" in metrics else ""
         get_run_logger().info(
-            "interval %d: accuracy %.4f (base %.4f), answers %s",
+            "interval %d: %s %.4f (base %.4f; %s is better)%s",
             interval,
-            metrics["accuracy"],
-            metrics["base_accuracy"],
-            metrics["predicted_letters"],
+            metric,
+            value,
+            metrics[f"base_{metric}"],
+            better(metric),
+            answers,
         )
     else:
         get_run_logger().info("interval %d: not evaluated (evaluation.every)", interval)
@@ -88,8 +94,9 @@ def prune_checkpoints(store: RunStore, keep: str, last: int) -> None:
         return
     kept = {last}
     if keep == "best":  # among the evaluated intervals; the last one always is
-        accuracies = store.accuracies(range(last + 1))
-        kept.add(max(accuracies, key=accuracies.__getitem__, default=last))
+        metric, values = store.headline_values(range(last + 1))
+        best = best_of(values, metric)
+        kept.add(last if best is None else best)
     for interval in range(last + 1):
         if interval not in kept and not store.checkpoint_pruned(interval):
             store.prune_checkpoint(interval)
@@ -113,29 +120,35 @@ def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:
         if diff:
             store.replace_config(cfg)
         return store
-    pool = load_records(
-        cfg.data.pool,
-        cfg.data.columns,
-        limit=cfg.data.limit,
-        seed=cfg.data.seed,
-        split="pool",
-        skip_invalid=cfg.data.skip_invalid,
-    )
-    eval_set = load_records(
-        cfg.data.eval,
-        cfg.data.columns,
-        limit=cfg.data.eval_limit,
-        seed=cfg.data.seed,
-        split="eval",
-        skip_invalid=cfg.data.skip_invalid,
-    )
+    pool, eval_set = (_load(cfg, split) for split in ("pool", "eval"))
+    if pool.kind != eval_set.kind:
+        raise DataError(
+            f"the pool ({cfg.data.pool}) holds {pool.kind} records but the eval set ({cfg.data.eval}) {eval_set.kind} "
+            "records",
+            hint="evaluate on records of the pool's kind, or name it with data.kind",
+        )
     check_disjoint(pool.table, eval_set.table)
+    check_metric(cfg, pool.kind)
+    if cfg.training.method == "grpo":
+        check_reward(cfg.training, pool.table)
     interval_top_n(cfg, len(pool.table))  # refuses a top_n larger than the pool before anything is written
     tokenizer = load_tokenizer(cfg.model)
     for loaded in (pool, eval_set):
         check_lengths(loaded.table, tokenizer, cfg.model.max_length)
     store.create(cfg, pool.table, eval_set.table, pool.quarantined + eval_set.quarantined)
     return store
+
+
+def _load(cfg: EdcoConfig, split: str) -> LoadResult:
+    return load_records(
+        cfg.data.pool if split == "pool" else cfg.data.eval,
+        cfg.data.columns,
+        limit=cfg.data.limit if split == "pool" else cfg.data.eval_limit,
+        seed=cfg.data.seed,
+        split=split,
+        skip_invalid=cfg.data.skip_invalid,
+        kind=cfg.data.kind,
+    )
 
 
 def run_curriculum(cfg: EdcoConfig, force: bool = False) -> tuple[RunStore, list[dict[str, Any]]]:

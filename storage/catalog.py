@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edco.evaluation.headline import best_of
 from edco.storage.lock import is_running
 from edco.storage.store import MANIFEST, RunStore
 
@@ -15,8 +16,9 @@ class RunEntry:
     status: str  # running | finished | stopped
     finished: int  # intervals sealed
     intervals: int
-    best_accuracy: float | None
-    base_accuracy: float | None
+    metric: str  # the headline metric (`evaluation.metric`): accuracy, reference_nll, ...
+    best: float | None  # its best value over the finished intervals, by its direction
+    base: float | None
     strategy: str
     method: str
 
@@ -31,15 +33,17 @@ def _entry(store: RunStore) -> RunEntry:
     cfg = store.config()
     intervals = cfg.curriculum.intervals
     finished = [i for i in range(intervals) if (store.interval_dir(i) / MANIFEST).exists()]
-    accuracies = store.accuracies(finished).values()
+    metric, values = store.headline_values(finished)
+    best = best_of(values, metric)
     status = "running" if is_running(store.run_dir) else "finished" if len(finished) == intervals else "stopped"
     return RunEntry(
         run=store.name,
         status=status,
         finished=len(finished),
         intervals=intervals,
-        best_accuracy=max(accuracies) if accuracies else None,
-        base_accuracy=store.metrics(finished[0]).get("base_accuracy") if finished else None,
+        metric=metric,
+        best=None if best is None else values[best],
+        base=store.metrics(finished[0]).get(f"base_{metric}") if finished else None,
         strategy=cfg.selection.strategy,
         method=cfg.training.method,
     )

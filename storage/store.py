@@ -43,6 +43,7 @@ from safetensors import safe_open
 
 from edco.config.schema import EdcoConfig, load_config
 from edco.errors import StoreError
+from edco.evaluation.headline import headline
 from edco.faultpoints import fault_point
 from edco.storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
 
@@ -256,10 +257,12 @@ class RunStore:
     def train_stats(self, interval: int) -> dict[str, Any]:
         return _read_json(self.stage_path(interval, "train"))
 
-    def accuracies(self, intervals: Iterable[int]) -> dict[int, float]:
-        """Held-out accuracy by interval, of those among `intervals` that were evaluated
-        (`evaluation.every` leaves the others without one)."""
-        return {i: a for i in intervals if (a := self.metrics(i).get("accuracy")) is not None}
+    def headline_values(self, intervals: Iterable[int]) -> tuple[str, dict[int, float]]:
+        """The headline metric's name and its value by interval, of those among `intervals` that were
+        evaluated (`evaluation.every` leaves the others without one)."""
+        found = [headline(self.metrics(i)) for i in intervals]
+        name = found[0][0] if found else "accuracy"
+        return name, {i: value for i, (_, value) in zip(intervals, found) if value is not None}
 
     def training_seconds(self, interval: int) -> float:
         """The train stage's seconds less its model I/O and gradient diagnostics: what training

@@ -1,8 +1,10 @@
-"""Evaluate stage: held-out accuracy plus the interval's diagnostics, gathered into metrics.json."""
+"""Evaluate stage: held-out accuracy (or the free-form metrics) plus the interval's diagnostics,
+gathered into metrics.json."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +12,16 @@ import pyarrow as pa
 from prefect import task
 
 from edco.config.schema import EdcoConfig
+from edco.data.kinds import kind_of
 from edco.evaluation.accuracy import predict
+from edco.evaluation.freeform import free_form_metrics
+from edco.evaluation.headline import headline_metric
+from edco.evaluation.judge import Judge
 from edco.evaluation.metrics import accuracies, answer_spread, interval_metrics
 from edco.models.loading import load_model, load_tokenizer
+from edco.progress import Progress
 from edco.storage.store import RunStore
+from edco.storage.verdicts import VerdictStore
 from edco.tasks.stage import RETRIES, StageClock, run_stage
 
 
@@ -21,16 +29,20 @@ def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock
     eval_set = store.eval_set()
     with clock.timing_model_io():
         tokenizer = load_tokenizer(cfg.model)
+    measure = _measure(store, cfg, interval, tokenizer, eval_set)
     if cfg.evaluation.after(interval, cfg.curriculum.intervals):
-        held_out = _held_out(store, cfg, interval, tokenizer, eval_set, clock)
+        with clock.timing_model_io():
+            model = load_model(cfg.model, store.checkpoint_dir(interval))
+        held_out = measure(model, clock.progress)
     else:
         held_out = {"evaluate_tokens": 0}
         clock.progress(0, 0)  # nothing to evaluate: "0/0", not a stage stuck at 0 of 1
     metrics = interval_metrics(
         run=store.name,
         interval=interval,
+        metric=headline_metric(cfg, kind_of(eval_set)),
         held_out=held_out,
-        base=_base(store, cfg, interval, tokenizer, eval_set),
+        base=_base(store, cfg, interval, measure, eval_set),
         eval_size=len(eval_set),
         scores=store.read_table(interval, "select"),
         score_info=store.score_info(interval),
@@ -41,24 +53,26 @@ def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock
     return store.write_metrics(interval, metrics)
 
 
-def _held_out(
-    store: RunStore,
-    cfg: EdcoConfig,
-    interval: int,
-    tokenizer: Any,
-    eval_set: pa.Table,
-    clock: StageClock,
-) -> dict[str, Any]:
-    """The fine-tuned model's accuracies, the spread of its answers and the tokens read. The
-    intervals `evaluation.every` skips have no accuracy at all rather than a made-up one."""
-    with clock.timing_model_io():
-        model = load_model(cfg.model, store.checkpoint_dir(interval))
-    predictions = predict(model, tokenizer, eval_set, cfg.evaluation.batch_size, clock.progress)
-    return {
-        **accuracies(predictions, eval_set, cfg.evaluation.method),
-        **answer_spread(predictions.by(cfg.evaluation.method)),
-        "evaluate_tokens": predictions.tokens,
-    }
+Measure = Callable[[Any, Progress | None], dict[str, Any]]
+
+
+def _measure(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, eval_set: pa.Table) -> Measure:
+    """The held-out measurement of a model, by the eval set's kind: the accuracies and the spread of
+    the answers of choice records, the free-form metrics (and the judge's verdicts, cached in the
+    store) of the others; each with the tokens it read."""
+    if kind_of(eval_set) != "choice":
+        judge = Judge(cfg.judge, VerdictStore(store.run_dir.parent, store.name, interval)) if cfg.judge else None
+        return lambda model, progress: free_form_metrics(model, tokenizer, eval_set, cfg.evaluation, judge, progress)
+
+    def choice(model: Any, progress: Progress | None) -> dict[str, Any]:
+        predictions = predict(model, tokenizer, eval_set, cfg.evaluation.batch_size, progress)
+        return {
+            **accuracies(predictions, eval_set, cfg.evaluation.method),
+            **answer_spread(predictions.by(cfg.evaluation.method)),
+            "evaluate_tokens": predictions.tokens,
+        }
+
+    return choice
 
 
 def _stage_timing(store: RunStore, interval: int) -> dict[str, float]:
@@ -71,26 +85,33 @@ def _stage_timing(store: RunStore, interval: int) -> dict[str, float]:
     }
 
 
-def _base(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, eval_set: pa.Table) -> dict[str, float]:
-    """The starting model's accuracies, measured once (in interval 0) and carried by every interval.
+_NOT_BASE = ("evaluate_tokens", "predicted_letters", "top_answer_share")  # the held-out record's other fields
 
-    The result depends only on the model, the eval set and the evaluation settings, so runs of
-    one store that share them (the members of a comparison) share one measurement.
+
+def _base(store: RunStore, cfg: EdcoConfig, interval: int, measure: Measure, eval_set: pa.Table) -> dict[str, Any]:
+    """The starting model's metrics (`base_accuracy`, `base_reference_nll`, ...), measured once (in
+    interval 0) and carried by every interval.
+
+    The result depends only on the model, the eval set and the evaluation settings (and the judge),
+    so runs of one store that share them (the members of a comparison) share one measurement.
     """
     if interval > 0:
-        return {k: v for k, v in store.metrics(0).items() if k.startswith("base_") and k.endswith("accuracy")}
+        return {k: v for k, v in store.metrics(0).items() if k.startswith("base_") and k != "base_evaluate_seconds"}
     key = {
         "model": cfg.model.model_dump(mode="json", exclude={"lora", "train_dtype"}),
-        "evaluation": cfg.evaluation.model_dump(exclude={"every"}),  # how often changes no measurement
+        "evaluation": cfg.evaluation.model_dump(exclude={"every", "metric"}),  # they change no measurement
         "eval_set": store.info()["files"]["eval.parquet"],
     }
+    if cfg.judge is not None:
+        key["judge"] = cfg.judge.model_dump(include={"model", "rubric"})
+    if kind_of(eval_set) == "choice":  # keys as stores made before free-form kinds, which they share
+        key["evaluation"] = cfg.evaluation.model_dump(include={"method", "batch_size"})
     start = time.perf_counter()
 
-    def measure() -> dict[str, float]:
-        predictions = predict(load_model(cfg.model), tokenizer, eval_set, cfg.evaluation.batch_size)
-        return accuracies(predictions, eval_set, cfg.evaluation.method, "base_")
+    def measured() -> dict[str, Any]:
+        return {f"base_{k}": v for k, v in measure(load_model(cfg.model), None).items() if k not in _NOT_BASE}
 
-    return {**store.shared_result("base_eval", key, measure), "base_evaluate_seconds": time.perf_counter() - start}
+    return {**store.shared_result("base_eval", key, measured), "base_evaluate_seconds": time.perf_counter() - start}
 
 
 @task(name="evaluate", **RETRIES)

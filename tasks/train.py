@@ -10,9 +10,11 @@ from prefect import task
 from edco import training
 from edco.config.schema import EdcoConfig
 from edco.evaluation.diagnostics import gradient_consistency, last_block_params
+from edco.evaluation.judge import Judge
 from edco.models.loading import load_model, load_tokenizer, save_checkpoint
 from edco.seeds import derive_seed
 from edco.storage.store import RunStore
+from edco.storage.verdicts import VerdictStore
 from edco.tasks.stage import RETRIES, StageClock, run_stage
 
 
@@ -22,7 +24,8 @@ def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
         tokenizer = load_tokenizer(cfg.model)
     records = store.selected_records(interval)
     diagnostics = _selection_diagnostics(model, tokenizer, records, cfg, derive_seed(cfg.seed, interval, "train"))
-    stats = training.train(model, tokenizer, records, cfg, interval, progress=clock.progress)
+    judge = Judge(cfg.judge, VerdictStore(store.run_dir.parent, store.name, interval)) if cfg.judge else None
+    stats = training.train(model, tokenizer, records, cfg, interval, progress=clock.progress, judge=judge)
     with clock.timing_model_io():
         store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))
     return store.write_train_stats(interval, {**stats.to_json(), "diagnostics": diagnostics}, clock.timing())

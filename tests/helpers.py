@@ -125,3 +125,8 @@ def headless(chromium: str, url: str, profile: Path, *args: str, timeout: int = 
         url,
     ]
     return subprocess.run(command, check=True, capture_output=True, text=True, timeout=timeout).stdout
+
+
+def choice(question: str, choices: list[str], answer: int = 0) -> dict:
+    """One choice record as the prompt builders read it (`edco.data.kinds.rows`)."""
+    return {"kind": "choice", "question": question, "choices": choices, "answer": answer}

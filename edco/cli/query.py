@@ -14,6 +14,7 @@ from rich.table import Table
 from edco.cli import output
 from edco.cli.output import RootOption
 from edco.errors import EdcoError
+from edco.evaluation.headline import better, headline
 
 
 def sql(
@@ -51,13 +52,13 @@ def print_sql(root: Path, sql: str, params: list[object] | None = None, fmt: str
 
 
 def runs(root: RootOption = None) -> None:
-    """List the store's runs: status, intervals done, best accuracy, MLflow run id."""
+    """List the store's runs: status, intervals done, the headline metric (base, best), MLflow run id."""
     from edco.storage.catalog import list_runs
     from edco.storage.store import RunStore
     from edco.tracking.mlflow_runs import MlflowTracker
 
     table = Table(title=f"runs in {output.store_root(root)}")
-    for column in ("run", "status", "intervals", "strategy", "method", "base", "best accuracy", "MLflow run"):
+    for column in ("run", "status", "intervals", "strategy", "method", "metric", "base", "best", "MLflow run"):
         table.add_column(column)
     for entry in list_runs(output.store_root(root)):
         mlflow_id = MlflowTracker(RunStore(output.store_root(root) / entry.run)).find_run()
@@ -67,8 +68,9 @@ def runs(root: RootOption = None) -> None:
             f"{entry.finished}/{entry.intervals}",
             entry.strategy,
             entry.method,
-            output.cell(entry.base_accuracy),
-            output.cell(entry.best_accuracy),
+            f"{entry.metric} ({better(entry.metric)} is better)",
+            output.cell(entry.base),
+            output.cell(entry.best),
             mlflow_id or "",
         )
     output.console.print(table)
@@ -95,6 +97,15 @@ def run_table(root: Path, run_name: str) -> Table:
 _COLUMNS = {  # metrics.json key -> column; a column appears when some interval has the key (GRPO's for GRPO runs)
     "accuracy": "accuracy",
     "base_accuracy": "base",
+    "reference_nll": "reference NLL",
+    "base_reference_nll": "base NLL",
+    "rouge_l": "ROUGE-L",
+    "base_rouge_l": "base ROUGE-L",
+    "token_f1": "token F1",
+    "exact_match": "exact match",
+    "judge_accuracy": "judge yes",
+    "base_judge_accuracy": "base judge yes",
+    "judge_unparsed": "judge unparsed",
     "top_answer_share": "top answer share",
     "selected_signal_mean": "selected signal",
     "pool_signal_mean": "pool signal",
@@ -114,7 +125,8 @@ _COLUMNS = {  # metrics.json key -> column; a column appears when some interval 
 def interval_table(run: str, metrics: list[dict]) -> Table:
     """One row per interval: what the curriculum measured, what training reported, and the stages' seconds."""
     keys = [key for key in _COLUMNS if any(key in m for m in metrics)]
-    table = Table(title=f"run {run}")
+    metric = headline(metrics[0])[0] if metrics else "accuracy"
+    table = Table(title=f"run {run}", caption=f"headline: {metric} ({better(metric)} is better)")
     for column in ("interval", *(_COLUMNS[k] for k in keys), "seconds"):
         table.add_column(column, justify="right")
     for m in metrics:

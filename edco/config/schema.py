@@ -100,11 +100,30 @@ class ColumnMap(_Section):
     choices: str | list[str] = Field("choices", description="A list/dict column, or a list of columns, one per option.")
     answer: str = Field("answer", description="Column with the 0-based index or the letter of the answer.")
     category: str | None = Field("category", description="Optional column with the sample's category.")
+    context: str | None = Field(
+        "context", description="Reference records: optional column with context shown after the question."
+    )
+    system: str | None = Field("system", description="Reference records: optional column with a system prompt.")
+    reference: str = Field("reference", description="Reference records: column with the answer to learn.")
+    references: str | None = Field(
+        "references", description="Reference records: optional column with a list of other acceptable answers."
+    )
+    messages: str | list[str] = Field(
+        "messages",
+        description="Chat records: a column with a list of {role, content} turns (or ShareGPT's {from, value}), "
+        "or several such columns joined in order (TRL's conversational prompt + completion).",
+    )
 
 
 class DataConfig(_Section):
     """The pool the curriculum selects from and the held-out set it is judged on."""
 
+    kind: Literal["auto", "choice", "reference", "chat"] = Field(
+        "auto",
+        description="Record kind: 'choice' (question, options, answer), 'reference' (question -> reference answer), "
+        "'chat' (a conversation ending in the assistant's turn); 'auto' infers it from the columns, and loads "
+        "Alpaca, TRL prompt-completion and ShareGPT files with no column map.",
+    )
     pool: str = Field("demo", description="'demo', a .jsonl/.json/.csv/.parquet file, or 'hf:<id or dir>[:split]'.")
     eval: str = Field(
         "demo", description="Held-out set, same forms as `pool`; must share no id or question with the pool."
@@ -121,6 +140,16 @@ class DataConfig(_Section):
         False, description="Quarantine bad rows into the run folder instead of refusing to start."
     )
 
+
+# The authors' judge (GTS-AIData/EDCO, rule_verifier.py), shown the question too.
+DEFAULT_RUBRIC = (
+    "You are checking an answer against a reference answer.\n"
+    "Question: {question}\n"
+    "Reference answer: {reference}\n"
+    "Answer to check: {answer}\n"
+    "Does the answer's key information match the reference answer, or is it more complete? Differences of "
+    "language or format do not count. Reply with one word: yes or no."
+)
 
 _PUBLISHED_ESTIMATOR: dict[str, Any] = {
     "mode": "prefix",
@@ -338,6 +367,25 @@ class TrainingConfig(_Section):
         False, description="Recompute activations in the backward pass to save memory."
     )
     grpo: GrpoConfig = Field(default_factory=GrpoConfig, description="GRPO settings (method: grpo).")
+    reward: str | None = Field(
+        None,
+        description="GRPO reward: 'choice' (the gold option named), 'overlap' (ROUGE-L or token F1 against the "
+        "reference(s), see `overlap`), 'judge' (the judge's yes/no), or 'package.module:function' (TRL's reward "
+        "signature, checked on the pool before training starts); null: 'choice' for choice records, else 'overlap'.",
+    )
+    overlap: Literal["rouge_l", "token_f1"] = Field(
+        "rouge_l", description="The overlap reward's measure (best over the acceptable answers)."
+    )
+
+    @field_validator("reward")
+    @classmethod
+    def _known_reward(cls, v: str | None) -> str | None:
+        if v is None or v in ("choice", "overlap", "judge"):
+            return v
+        module, colon, function = v.partition(":")
+        if not (colon and module and function.isidentifier() and all(p.isidentifier() for p in module.split("."))):
+            raise ValueError("must be 'choice', 'overlap', 'judge' or 'package.module:function'")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -346,6 +394,38 @@ class TrainingConfig(_Section):
             grpo = data.get("grpo") if isinstance(data.get("grpo"), dict) else {}
             return {**_PUBLISHED_GRPO, **data, "grpo": {**_PUBLISHED_GRPO_KNOBS, **grpo}}
         return data
+
+
+METRIC_DIRECTIONS: dict[str, Literal["higher", "lower"]] = {
+    "accuracy": "higher",
+    "reference_nll": "lower",
+    "exact_match": "higher",
+    "token_f1": "higher",
+    "rouge_l": "higher",
+    "judge_accuracy": "higher",
+}
+"""The headline metrics a run can be judged by, and which way is better."""
+
+
+class JudgeConfig(_Section):
+    """An LLM judge behind an OpenAI-compatible chat-completions endpoint (vLLM, TGI, llama.cpp, a provider)."""
+
+    base_url: str = Field(..., description="Endpoint root, e.g. 'http://127.0.0.1:8000/v1'.")
+    model: str = Field(..., description="The judge model's name at the endpoint.")
+    api_key_env: str | None = Field(
+        None,
+        description="Environment variable holding the API key (never written into the run); null for "
+        "endpoints that need none.",
+    )
+    rubric: str = Field(
+        DEFAULT_RUBRIC,
+        description="The judge's instructions; {question}, {answer} and {reference} are filled in. The reply "
+        "must be yes or no.",
+    )
+    concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
+    timeout_s: float = Field(60.0, gt=0.0, description="Seconds one request may take.")
+    retries: int = Field(3, ge=0, description="Retries of a failed request (timeouts, 5xx), with backoff.")
+    max_tokens: int = Field(8, ge=1, description="Longest verdict the judge may write.")
 
 
 class EvaluationConfig(_Section):
@@ -357,6 +437,19 @@ class EvaluationConfig(_Section):
         "log-likelihood of each reply 'X. text'; 'option_text': of the option's text given its 'X. '.",
     )
     batch_size: int = Field(8, ge=1, description="Questions per forward pass.")
+    metric: str | None = Field(
+        None,
+        description="The run's headline metric, which the tables, `edco compare`, `keep_checkpoints: best`, "
+        "the plots and the report use: 'accuracy' (choice records), 'reference_nll' (lower is better), "
+        "'exact_match', 'token_f1', 'rouge_l' or 'judge_accuracy' (free-form); null: 'accuracy' for choice "
+        "records, 'reference_nll' for free-form ones.",
+    )
+    max_new_tokens: int = Field(
+        64,
+        ge=0,
+        description="Free-form records: greedy answer length for exact match, token F1, ROUGE-L and the judge; "
+        "0 measures the reference NLL only.",
+    )
     every: int = Field(
         1,
         ge=1,
@@ -364,6 +457,13 @@ class EvaluationConfig(_Section):
         "record their scoring and training but no held-out accuracy (evaluation is part of a curriculum's "
         "overhead, which a plain training run pays once).",
     )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str | None) -> str | None:
+        if v is not None and v not in METRIC_DIRECTIONS:
+            raise ValueError(f"must be one of {', '.join(METRIC_DIRECTIONS)}")
+        return v
 
     def after(self, interval: int, intervals: int) -> bool:
         """Whether interval `interval` (of `intervals`) is evaluated."""
@@ -418,6 +518,9 @@ class EdcoConfig(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
+    judge: JudgeConfig | None = Field(
+        None, description="An LLM judge for free-form answers (acceptance rate, `training.reward: judge`)."
+    )
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
@@ -430,6 +533,14 @@ class EdcoConfig(_Section):
             curriculum = data.get("curriculum") if isinstance(data.get("curriculum"), dict) else {}
             return {**data, "curriculum": {"intervals": _PUBLISHED_GRPO_INTERVALS, **curriculum}}
         return data
+
+    @model_validator(mode="after")
+    def _judge_when_used(self) -> EdcoConfig:
+        if self.training.reward == "judge" and self.judge is None:
+            raise ValueError("training.reward 'judge' needs a `judge` section (base_url, model)")
+        if self.evaluation.metric == "judge_accuracy" and self.judge is None:
+            raise ValueError("evaluation.metric 'judge_accuracy' needs a `judge` section (base_url, model)")
+        return self
 
     @field_validator("run_name")
     @classmethod
@@ -493,8 +604,9 @@ def _describe(errors: list[dict[str, Any]], root: type[BaseModel] = EdcoConfig) 
         elif "missing" in kinds:
             lines.append(f"missing key '{key}'")
         else:
-            reasons = "; ".join(dict.fromkeys(e["msg"] for e in errs))
-            lines.append(f"'{key}': {reasons} (got {errs[0].get('input')!r})")
+            reasons = "; ".join(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in errs))
+            whole = key == "<root>"  # a rule across sections: its message names the keys
+            lines.append(reasons if whole else f"'{key}': {reasons} (got {errs[0].get('input')!r})")
     return lines
 
 

@@ -1,19 +1,25 @@
-"""The record contract: one schema, one validator, the quarantine of rejected rows, and the prompts
-built from records."""
+"""The record contract: three kinds of record (choice, reference, chat), their schemas, the layouts
+read with no column map, one validator, the quarantine of rejected rows, and the prompts and
+targets built from records."""
 
 from edco.exports import lazy_exports
 
 __all__, __getattr__ = lazy_exports(
     __name__,
     {
+        "formats": ["LAYOUTS", "resolve_layout"],
+        "kinds": ["KINDS", "SCHEMAS", "Kind", "kind_of", "references", "rows"],
         "prompts": [
             "LETTERS",
             "answer_text",
             "chat_prompt",
             "chat_prompts",
             "check_lengths",
+            "conversation",
             "letter_token_ids",
             "sft_examples",
+            "reply_text",
+            "target_text",
             "trainer_prompt",
         ],
         "records": [

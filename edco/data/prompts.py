@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 from transformers import PreTrainedTokenizerBase
 
+from edco.data.kinds import kind_of, rows
 from edco.errors import DataError, RowProblem
 
 LETTERS = "ABCDEFGHIJ"
@@ -21,56 +23,95 @@ INSTRUCTIONS: dict[str, str] = {
 }
 
 
+# The same instructions for free-form answers: what the quick answer puts first is the key point,
+# not a letter. The published one already asks for no letter, so both kinds share it: on the same
+# prompt text a reference record scores exactly as a choice record does.
+FREE_FORM_INSTRUCTIONS: dict[str, str] = {
+    "quick": "Answer briefly: the key point first, in at most two sentences.",
+    "reasoning": "Think it through in a few sentences, then give your answer.",
+    "published": INSTRUCTIONS["published"],
+}
+
+
 def format_question(question: str, choices: Sequence[str]) -> str:
     options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
     return f"{question}\n\n{options}"
 
 
-def user_turn(question: str, choices: Sequence[str], instruction: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": f"{format_question(question, choices)}\n\n{INSTRUCTIONS[instruction]}"}]
+def conversation(record: dict[str, Any], instruction: str) -> list[dict[str, str]]:
+    """The turns the model answers: the question under the instruction (its options for a choice
+    record, its context and system prompt for a reference record), or a chat record's
+    conversation up to its last assistant turn, as it is."""
+    kind = record["kind"]
+    if kind == "chat":
+        return [{"role": m["role"], "content": m["content"]} for m in record["messages"][:-1]]
+    if kind == "choice":
+        return [
+            {
+                "role": "user",
+                "content": f"{format_question(record['question'], record['choices'])}\n\n{INSTRUCTIONS[instruction]}",
+            }
+        ]
+    body = "\n\n".join(part for part in (record["question"], record.get("context")) if part)
+    system = [{"role": "system", "content": record["system"]}] if record.get("system") else []
+    return [*system, {"role": "user", "content": f"{body}\n\n{FREE_FORM_INSTRUCTIONS[instruction]}"}]
 
 
-def chat_prompt(tokenizer: PreTrainedTokenizerBase, question: str, choices: Sequence[str], instruction: str) -> str:
-    """The user turn plus the assistant header: generation and answer tokens continue it."""
-    turn = user_turn(question, choices, instruction)
+def render(tokenizer: PreTrainedTokenizerBase, turns: list[dict[str, str]]) -> str:
+    """The turns plus the assistant header, as text: generation and answer tokens continue it."""
     if tokenizer.chat_template:
-        return tokenizer.apply_chat_template(turn, add_generation_prompt=True, tokenize=False)
-    return f"{turn[0]['content']}\nAnswer: "
+        return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+    return "\n\n".join(turn["content"] for turn in turns) + "\nAnswer: "
+
+
+def chat_prompt(tokenizer: PreTrainedTokenizerBase, record: dict[str, Any], instruction: str) -> str:
+    """The prompt text of one record (any kind)."""
+    return render(tokenizer, conversation(record, instruction))
 
 
 def chat_prompts(tokenizer: PreTrainedTokenizerBase, records: pa.Table, instruction: str) -> list[str]:
     """`chat_prompt` of every record, in the records' order: what the scorer feeds the model."""
-    return [
-        chat_prompt(tokenizer, q, c, instruction)
-        for q, c in zip(records["question"].to_pylist(), records["choices"].to_pylist())
-    ]
+    return [chat_prompt(tokenizer, record, instruction) for record in rows(records)]
 
 
 def trainer_prompt(
-    tokenizer: PreTrainedTokenizerBase, question: str, choices: Sequence[str], instruction: str
+    tokenizer: PreTrainedTokenizerBase, record: dict[str, Any], instruction: str
 ) -> str | list[dict[str, str]]:
     """The prompt as TRL's trainers take it: the conversation when the tokenizer has a chat
     template (TRL renders it exactly as `chat_prompt` does, with no second BOS), else the text."""
     if tokenizer.chat_template:
-        return user_turn(question, choices, instruction)
-    return chat_prompt(tokenizer, question, choices, instruction)
+        return conversation(record, instruction)
+    return chat_prompt(tokenizer, record, instruction)
 
 
 def answer_text(tokenizer: PreTrainedTokenizerBase, choices: Sequence[str], answer: int) -> str:
     """The SFT target for the quick prompt: letter, option text, end of turn."""
-    return f"{LETTERS[answer]}. {choices[answer]}{tokenizer.eos_token or ''}"
+    return target_text(tokenizer, {"kind": "choice", "choices": choices, "answer": answer})
 
 
-def sft_examples(tokenizer: PreTrainedTokenizerBase, records: pa.Table) -> list[tuple[list[int], list[int]]]:
+def reply_text(record: dict[str, Any]) -> str:
+    """What a record teaches the model to say: the gold option's "X. text", the reference, or the
+    last assistant turn."""
+    if record["kind"] == "choice":
+        return f"{LETTERS[record['answer']]}. {record['choices'][record['answer']]}"
+    return record["messages"][-1]["content"] if record["kind"] == "chat" else record["reference"]
+
+
+def target_text(tokenizer: PreTrainedTokenizerBase, record: dict[str, Any], *, end: bool = True) -> str:
+    """The SFT target: `reply_text`, then the end of turn (`end`), as the model must learn to stop."""
+    return reply_text(record) + (tokenizer.eos_token or "" if end else "")
+
+
+def sft_examples(
+    tokenizer: PreTrainedTokenizerBase, records: pa.Table, *, end: bool = True
+) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, completion ids) per record, tokenized exactly as scoring and evaluation see the prompt."""
     return [
         (
-            tokenizer.encode(chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False),
-            tokenizer.encode(answer_text(tokenizer, choices, answer), add_special_tokens=False),
+            tokenizer.encode(chat_prompt(tokenizer, record, "quick"), add_special_tokens=False),
+            tokenizer.encode(target_text(tokenizer, record, end=end), add_special_tokens=False),
         )
-        for question, choices, answer in zip(
-            records["question"].to_pylist(), records["choices"].to_pylist(), records["answer"].to_pylist()
-        )
+        for record in rows(records)
     ]
 
 
@@ -92,19 +133,14 @@ def check_lengths(records: pa.Table, tokenizer: PreTrainedTokenizerBase, max_len
     the one scored, so a too-long record is bad input, reported before interval 0.
     """
     source = (records.schema.metadata or {}).get(b"source", b"<records>").decode()
+    field = "messages" if kind_of(records) == "chat" else "question"
     problems = []
-    for row, question, choices, answer in zip(
-        records["row"].to_pylist(),
-        records["question"].to_pylist(),
-        records["choices"].to_pylist(),
-        records["answer"].to_pylist(),
-    ):
-        text = chat_prompt(tokenizer, question, choices, "quick") + answer_text(tokenizer, choices, answer)
-        n = len(tokenizer.encode(text, add_special_tokens=False))
+    for record, (prompt, target) in zip(rows(records), sft_examples(tokenizer, records)):
+        n = len(prompt) + len(target)
         if n > max_length:
             problems.append(
                 RowProblem(
-                    source, row, "question", f"{n} tokens with prompt and answer > model.max_length {max_length}"
+                    source, record["row"], field, f"{n} tokens with prompt and answer > model.max_length {max_length}"
                 )
             )
     if problems:

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from edco.config.schema import ColumnMap
+from edco.data.kinds import SCHEMAS, Kind
 from edco.data.prompts import LETTERS
 from edco.errors import DataError, RowProblem
 
@@ -30,16 +31,8 @@ MAX_CHOICES = len(LETTERS)
 _SHOWN_PROBLEMS = 20
 _SHOWN_IDS = 10
 
-RECORD_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("question", pa.string(), nullable=False),
-        pa.field("choices", pa.list_(pa.string()), nullable=False),
-        pa.field("answer", pa.int32(), nullable=False),
-        pa.field("category", pa.string(), nullable=True),
-        pa.field("row", pa.int64(), nullable=False),
-    ]
-)
+RECORD_SCHEMA = SCHEMAS["choice"]
+"""The choice kind's schema, the one every store written before free-form kinds holds."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +45,8 @@ class LoadResult:
 
     table: pa.Table
     quarantined: list[dict]
+    kind: Kind = "choice"
+    format: str = "edco"  # the known layout the columns were read as (edco, alpaca, sharegpt, ...)
 
 
 @dataclass(frozen=True)
@@ -112,14 +107,19 @@ def _normalised(text: str) -> str:
 # --- validation ----------------------------------------------------------------------
 
 
-def validate_rows(file: str, rows: Iterable[tuple[int, Any]], columns: ColumnMap) -> tuple[list[dict], list[Rejected]]:
-    """Check every row; ids are remembered from any row whose id is readable, so a later
-    row reusing it is reported even when the first row has other problems."""
+def validate_rows(
+    file: str, rows: Iterable[tuple[int, Any]], columns: ColumnMap, kind: Kind = "choice"
+) -> tuple[list[dict], list[Rejected]]:
+    """Check every row as a record of `kind`; ids are remembered from any row whose id is
+    readable, so a later row reusing it is reported even when the first row has other problems."""
+    from edco.data import freeform  # its parsers build on this module's helpers
+
+    check = {"choice": _checked_record, "reference": freeform.checked_reference, "chat": freeform.checked_chat}[kind]
     records: list[dict] = []
     rejected: list[Rejected] = []
     first_row: dict[str, int] = {}
     for row, raw in rows:
-        record, found = _checked_record(raw, row, columns)
+        record, found = _row_object(raw) or check(raw, row, columns)
         rid = record.get("id")
         if rid in first_row:
             found.append((columns.id, f"duplicate id {rid!r} (first on row {first_row[rid]})"))
@@ -132,20 +132,30 @@ def validate_rows(file: str, rows: Iterable[tuple[int, Any]], columns: ColumnMap
     return records, rejected
 
 
-def _checked_record(raw: Any, row: int, columns: ColumnMap) -> tuple[dict, list[tuple[str | None, str]]]:
-    """Parse each field of one row into the contract, collecting every field's problem
-    rather than stopping at the first."""
+def _row_object(raw: Any) -> tuple[dict, list[tuple[str | None, str]]] | None:
+    """The problem of a row that is not an object at all, else None."""
     if isinstance(raw, Unreadable):
         return {}, [(None, raw.reason)]
     if not isinstance(raw, dict):
-        return {}, [(None, f"expected an object, got {_kind(raw)}")]
+        return {}, [(None, f"expected an object, got {described(raw)}")]
+    return None
+
+
+def record_id(raw: dict, row: int, columns: ColumnMap, problems: list[tuple[str | None, str]]) -> str | None:
+    """The row's id from its column, or `row-N` when ids are derived from row numbers."""
+    return f"row-{row}" if columns.id is None else collect(problems, columns.id, _parse_id, raw, columns.id)
+
+
+def _checked_record(raw: dict, row: int, columns: ColumnMap) -> tuple[dict, list[tuple[str | None, str]]]:
+    """Parse each field of one choice row into the contract, collecting every field's problem
+    rather than stopping at the first."""
     problems: list[tuple[str | None, str]] = []
 
     def check(field: str | None, parse: Callable[..., Any], *args: Any) -> Any:
         return collect(problems, field, parse, raw, *args)
 
-    rid = f"row-{row}" if columns.id is None else check(columns.id, _parse_id, columns.id)
-    question = check(columns.question, _parse_text, columns.question)
+    rid = record_id(raw, row, columns, problems)
+    question = check(columns.question, parse_text, columns.question)
     choices_field = columns.choices if isinstance(columns.choices, str) else "choices"
     choices = check(choices_field, _parse_choices, columns.choices)
     record = {
@@ -153,7 +163,7 @@ def _checked_record(raw: Any, row: int, columns: ColumnMap) -> tuple[dict, list[
         "question": question,
         "choices": choices,
         "answer": check(columns.answer, _parse_answer, columns.answer, choices),
-        "category": check(columns.category, _parse_category, columns.category),
+        "category": check(columns.category, parse_category, columns.category),
         "row": row,
     }
     return record, problems
@@ -184,7 +194,7 @@ def _parse_id(raw: dict, column: str) -> str:
     return text(value)
 
 
-def _parse_text(raw: dict, column: str) -> str:
+def parse_text(raw: dict, column: str) -> str:
     return text(required(raw, column))
 
 
@@ -192,19 +202,19 @@ def text(value: Any, field: str | None = None, *, show_value: bool = True) -> st
     """A non-blank string; `field` names the field in the problem, `show_value` whether a
     value of another type is shown as well as its type."""
     if not isinstance(value, str):
-        raise Invalid(f"expected a string, got {_kind(value) if show_value else type(value).__name__}", field)
+        raise Invalid(f"expected a string, got {described(value) if show_value else type(value).__name__}", field)
     if not value.strip():
         raise Invalid("empty", field)
     return value
 
 
 def _parse_choices(raw: dict, spec: str | list[str]) -> list[str]:
-    options = _option_cells(raw, spec) if isinstance(spec, list) else _as_list(required(raw, spec))
+    options = _option_cells(raw, spec) if isinstance(spec, list) else as_list(required(raw, spec))
     if not MIN_CHOICES <= len(options) <= MAX_CHOICES:
         raise Invalid(f"needs {MIN_CHOICES} to {MAX_CHOICES} choices, got {len(options)}")
     for number, option in enumerate(options, start=1):
         if not isinstance(option, str):
-            raise Invalid(f"choice {number} must be a string, got {_kind(option)}")
+            raise Invalid(f"choice {number} must be a string, got {described(option)}")
         if not option.strip():
             raise Invalid(f"choice {number} is empty")
     return options
@@ -219,7 +229,7 @@ def _option_cells(raw: dict, columns: list[str]) -> list[Any]:
     return [raw[column] for column in columns if not (raw[column] is None or raw[column] == "")]
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     """Choices may be a list, a dict of options in key order (MedQA's {"A": ..}), or a
     JSON list held in a string (how a CSV cell stores a list)."""
     if isinstance(value, str):
@@ -228,7 +238,7 @@ def _as_list(value: Any) -> list[Any]:
         return list(value.values())
     if isinstance(value, list):
         return value
-    raise Invalid(f"expected a list or a dict, got {_kind(value)}")
+    raise Invalid(f"expected a list or a dict, got {described(value)}")
 
 
 def _json_list(cell: str) -> Any:
@@ -237,7 +247,7 @@ def _json_list(cell: str) -> Any:
     except json.JSONDecodeError:
         parsed = None
     if not isinstance(parsed, (list, dict)):
-        raise Invalid(f"expected a list or a JSON list string, got {_kind(cell)}")
+        raise Invalid(f"expected a list or a JSON list string, got {described(cell)}")
     return parsed
 
 
@@ -272,16 +282,16 @@ def _answer_index(value: Any) -> int:
             return LETTERS.index(stripped.upper())
         if stripped.lstrip("-").isdigit():
             return int(stripped)
-    raise Invalid(f"expected a 0-based index or a letter A-J, got {_kind(value)}")
+    raise Invalid(f"expected a 0-based index or a letter A-J, got {described(value)}")
 
 
-def _parse_category(raw: dict, column: str | None) -> str | None:
+def parse_category(raw: dict, column: str | None) -> str | None:
     """Optional: no column, a missing key, null and a blank cell all mean "no category"."""
     value = raw.get(column) if column is not None else None
     if value is None:
         return None
     if not isinstance(value, str):
-        raise Invalid(f"expected a string or null, got {_kind(value)}")
+        raise Invalid(f"expected a string or null, got {described(value)}")
     return value if value.strip() else None
 
 
@@ -294,7 +304,8 @@ def shown(value: Any) -> str:
     return full if len(full) <= 60 else full[:57] + "..."
 
 
-def _kind(value: Any) -> str:
+def described(value: Any) -> str:
+    """A value's type and its (shortened) repr, as problems show it."""
     return f"{type(value).__name__} {shown(value)}"
 
 

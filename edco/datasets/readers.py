@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from edco.config.schema import ColumnMap
+from edco.data.formats import resolve_layout
+from edco.data.kinds import SCHEMAS
 from edco.data.records import (
-    RECORD_SCHEMA,
     LoadResult,
     Unreadable,
     invalid_rows_error,
@@ -39,6 +40,7 @@ def load_records(
     seed: int = 0,
     split: str = "pool",
     skip_invalid: bool = False,
+    kind: str = "auto",
 ) -> LoadResult:
     """Read `spec`, keep its first `limit` rows, validate them all, and return the table.
 
@@ -48,6 +50,10 @@ def load_records(
     JSONL (blank lines count), the 1-based position for JSON, Parquet, Hugging Face and the
     demo, and for CSV the spreadsheet row with the header as row 1 (first data row is 2).
 
+    `kind` ("auto", "choice", "reference", "chat") and the first row's columns decide how the
+    rows are read (`edco.data.formats`): Alpaca, TRL prompt-completion and ShareGPT files load
+    with the default column map.
+
     The limit is applied before validation, so a bad row past it never blocks a small run.
     Raises DataError listing every problem unless `skip_invalid`, in which case each bad
     row (and every later duplicate of an id) goes to `quarantined`.
@@ -56,17 +62,20 @@ def load_records(
     kept = list(islice(rows, limit))
     if not kept:
         raise source_error(file, "no records")
-    records, rejected = validate_rows(file, kept, columns)
+    kind, columns, layout = resolve_layout(kind, columns, kept[0][1])
+    records, rejected = validate_rows(file, kept, columns, kind)
     if rejected and not skip_invalid:
         raise invalid_rows_error(file, rejected)
     if not records:
         raise source_error(file, f"no valid records ({len(rejected)} quarantined)")
     if columns.id is None:  # derived ids carry the split, so a pool and an eval set never collide
         records = [{**r, "id": f"{split}-{r['id']}"} for r in records]
-    table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
+    table = pa.Table.from_pylist(records, schema=SCHEMAS[kind])
     return LoadResult(
         table=table.replace_schema_metadata({b"source": spec.encode()}),
         quarantined=[quarantine_entry(file, rejected_row) for rejected_row in rejected],
+        kind=kind,
+        format=layout,
     )
 
 

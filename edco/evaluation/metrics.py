@@ -16,8 +16,9 @@ def interval_metrics(
     *,
     run: str,
     interval: int,
+    metric: str,
     held_out: dict[str, Any],
-    base: dict[str, float],
+    base: dict[str, Any],
     eval_size: int,
     scores: pa.Table,
     score_info: dict[str, Any],
@@ -25,10 +26,12 @@ def interval_metrics(
     stage_timing: dict[str, float],
     evaluate_timing: dict[str, float],
 ) -> dict[str, Any]:
-    """The record of one interval, its fields in the order `metrics.json` has always had them."""
+    """The record of one interval: its fields in the order `metrics.json` has always had them, after
+    the headline metric's name (`metric`)."""
     return {
         "run": run,
         "interval": interval,
+        "metric": metric,
         **held_out,
         **base,
         "eval_size": eval_size,

@@ -17,7 +17,7 @@ import pyarrow as pa
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from edco.data.prompts import answer_text, sft_examples
+from edco.data.prompts import sft_examples
 from edco.progress import Progress
 from edco.scoring.batching import length_batches
 
@@ -35,10 +35,7 @@ def answer_alone_examples(tokenizer: PreTrainedTokenizerBase, records: pa.Table)
     since its tokenizer prepends BOS to the bare answer and scores every token after it.
     """
     start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    return [
-        ([start], tokenizer.encode(answer_text(tokenizer, choices, answer), add_special_tokens=False))
-        for choices, answer in zip(records["choices"].to_pylist(), records["answer"].to_pylist())
-    ]
+    return [([start], target) for _, target in sft_examples(tokenizer, records)]
 
 
 def answer_batch(examples: list[Example], device: torch.device) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Which option a completion answers with, and the GRPO reward built on it.
+"""The GRPO rewards: which option a completion answers with (choice records), how much of the
+reference it says (free-form records), what a judge says of it, or a user's own function.
 
 Why the extractor is robust: the default model (SmolLM2-135M-Instruct) rarely replies with a
 bare letter; it writes "A. <option text>", "We would recommend option D: ...", or recites
@@ -26,11 +27,21 @@ The rules, in order:
 
 from __future__ import annotations
 
+import importlib
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from edco.data.prompts import LETTERS
+import pyarrow as pa
+
+from edco.config.schema import TrainingConfig
+from edco.data.kinds import Kind, kind_of, references, rows
+from edco.data.prompts import LETTERS, conversation, reply_text
+from edco.errors import ConfigError
+from edco.evaluation.judge import Judge, Question
+from edco.evaluation.overlap import MEASURES
 
 # A letter after an answer keyword: bracketed in either case, uppercase on a word boundary,
 # or lowercase only when punctuation or the end of the line follows (so "is a fiber" is no answer).
@@ -146,3 +157,113 @@ def answer_reward(
     if log_metric is not None and picks:
         log_metric("no_answer_frac", sum(p is None for p in picks) / len(picks))
     return [float(pick == gold) for pick, gold in zip(picks, answer, strict=True)]
+
+
+Reward = Callable[..., list[float]]
+
+
+def overlap_reward(measure: str) -> Reward:
+    """The best `measure` (rouge_l or token_f1) of each completion against its acceptable answers."""
+    score = MEASURES[measure]
+
+    def reward(prompts: list, completions: list, references: list[list[str]], **columns: object) -> list[float]:
+        return [score(completion_text(c), refs) for c, refs in zip(completions, references, strict=True)]
+
+    reward.__name__ = f"{measure}_reward"
+    return reward
+
+
+def judge_reward(judge: Judge) -> Reward:
+    """1.0 where the judge says yes, else 0.0; the share of unparsed verdicts (scored 0 because a
+    reward must be a number) is logged as `judge_unparsed_frac`, so that it is seen, not hidden."""
+
+    def reward(
+        prompts: list, completions: list, question: list[str], references: list[list[str]], **columns: object
+    ) -> list[float]:
+        items = [Question(q, completion_text(c), refs[0]) for q, c, refs in zip(question, completions, references)]
+        verdicts = judge.verdicts(items)
+        log_metric: Callable[[str, float], None] | None = columns.get("log_metric")
+        if log_metric is not None and verdicts:
+            log_metric("judge_unparsed_frac", sum(v is None for v in verdicts) / len(verdicts))
+        return [float(v is True) for v in verdicts]
+
+    reward.__name__ = "judge_reward"
+    return reward
+
+
+def user_reward(spec: str) -> Reward:
+    """`package.module:function`, imported; a clear ConfigError when it cannot be."""
+    module_name, _, name = spec.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"training.reward {spec!r}: cannot import it ({type(exc).__name__}: {exc})") from None
+    if not callable(function):
+        raise ConfigError(f"training.reward {spec!r}: {name} is a {type(function).__name__}, not a function")
+    return function
+
+
+def reward_function(cfg: TrainingConfig, kind: Kind, judge: Judge | None = None) -> Reward:
+    """The configured reward for records of `kind` (null: the choice reward for choice records,
+    else the overlap reward)."""
+    name = reward_name(cfg, kind)
+    if name == "choice":
+        return answer_reward
+    if name == "overlap":
+        return overlap_reward(cfg.overlap)
+    if name == "judge":
+        if judge is None:
+            raise ConfigError("training.reward 'judge' needs a `judge` section")
+        return judge_reward(judge)
+    return user_reward(name)
+
+
+def reward_name(cfg: TrainingConfig, kind: Kind) -> str:
+    """`training.reward`, or the default for `kind`; a built-in reward that cannot read records of
+    `kind` is refused."""
+    name = cfg.reward or ("choice" if kind == "choice" else "overlap")
+    if name in ("overlap", "judge", "choice") and (name == "choice") != (kind == "choice"):
+        raise ConfigError(
+            f"training.reward {name!r} does not apply to {kind} records",
+            hint="choice records take the 'choice' reward; free-form ones 'overlap', 'judge' or a function",
+        )
+    return name
+
+
+def reward_columns(records: pa.Table) -> dict[str, list[Any]]:
+    """The columns a reward receives as keywords, per record (`edco.training.trainers.grpo_dataset`)."""
+    records_ = rows(records)
+    columns: dict[str, list[Any]] = {"id": [r["id"] for r in records_], "question": [r["question"] for r in records_]}
+    if records_ and records_[0]["kind"] == "choice":
+        return columns | {"answer": [r["answer"] for r in records_], "choices": [r["choices"] for r in records_]}
+    return columns | {"references": [references(r) for r in records_]}
+
+
+def check_reward(cfg: TrainingConfig, records: pa.Table) -> None:
+    """Call a user's reward on the first records, each completed with its own target, before any
+    training: one that fails, returns the wrong number of values or something else than numbers
+    is refused with a ConfigError, instead of failing (or training on garbage) an hour in. A
+    built-in reward is only checked to fit the records' kind."""
+    if ":" not in reward_name(cfg, kind_of(records)):
+        return
+    reward = user_reward(cfg.reward)
+    probe = records.slice(0, 2)
+    prompts = [conversation(r, "quick") for r in rows(probe)]
+    completions = [[{"role": "assistant", "content": reply_text(r)}] for r in rows(probe)]
+    try:
+        values = reward(prompts=prompts, completions=completions, **reward_columns(probe))
+    except Exception as exc:  # a user's code may raise anything; all of it means "refused"
+        raise ConfigError(
+            f"training.reward {cfg.reward!r} raised {type(exc).__name__}: {exc}",
+            hint="a reward takes (prompts, completions, **columns) as TRL passes them; "
+            f"its columns here are {', '.join(reward_columns(probe))}",
+        ) from None
+    if not isinstance(values, (list, tuple)) or len(values) != len(completions):
+        got = f"{len(values)} values" if isinstance(values, (list, tuple)) else type(values).__name__
+        raise ConfigError(f"training.reward {cfg.reward!r} returned {got} for {len(completions)} completions")
+    if any(v is not None and not _number(v) for v in values):  # TRL takes None as "no reward for this one"
+        raise ConfigError(f"training.reward {cfg.reward!r} returned non-numbers: {values!r:.200}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -21,12 +21,14 @@ from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from edco.config.schema import EdcoConfig, TrainingConfig
+from edco.data.kinds import kind_of, rows
 from edco.data.prompts import sft_examples, trainer_prompt
+from edco.evaluation.judge import Judge
 from edco.models.devices import resolve_placement
 from edco.progress import Progress
 from edco.scoring.losses import answer_losses
 from edco.seeds import derive_seed
-from edco.training.rewards import answer_reward
+from edco.training.rewards import Reward, reward_columns, reward_function
 
 # TRL 1.16's GRPOTrainer still calls this transformers 5 deprecated name on every run; the
 # warning is theirs to fix and says nothing to an edco user.
@@ -42,6 +44,7 @@ SUMMARY_KEYS: dict[str, str] = {
     "completions/mean_length": "completion_length",
     "kl": "kl",
     "no_answer_frac": "no_answer_frac",
+    "judge_unparsed_frac": "judge_unparsed_frac",
 }
 STEP_KEYS = ("loss", "learning_rate", "grad_norm", *list(SUMMARY_KEYS)[2:])
 
@@ -71,10 +74,11 @@ class IntervalTrainer(Protocol):
         progress: Progress | None = None,
         autocast: torch.dtype | None = None,
         measure_gain: bool = False,
+        reward: Reward | None = None,
     ) -> TrainStats:
         """Train `model` in place on `records`. With `measure_gain`, also report per record how
         much it taught (SEC's bandit reward): the drop of its answer loss under SFT, its mean
-        |advantage| under GRPO."""
+        |advantage| under GRPO. `reward` is GRPO's reward function (SFT reads none)."""
 
 
 def sft_dataset(tokenizer: PreTrainedTokenizerBase, records: pa.Table) -> Dataset:
@@ -91,16 +95,9 @@ def sft_dataset(tokenizer: PreTrainedTokenizerBase, records: pa.Table) -> Datase
 
 
 def grpo_dataset(tokenizer: PreTrainedTokenizerBase, records: pa.Table) -> Dataset:
-    """Prompts plus the columns the reward reads (`answer`, `choices`)."""
-    questions, choices = records["question"].to_pylist(), records["choices"].to_pylist()
-    return Dataset.from_dict(
-        {
-            "prompt": [trainer_prompt(tokenizer, q, c, "quick") for q, c in zip(questions, choices)],
-            "answer": records["answer"].to_pylist(),
-            "choices": choices,
-            "id": records["id"].to_pylist(),
-        }
-    )
+    """Prompts plus the columns a reward reads (`edco.training.rewards.reward_columns`)."""
+    prompts = [trainer_prompt(tokenizer, record, "quick") for record in rows(records)]
+    return Dataset.from_dict({"prompt": prompts, **reward_columns(records)})
 
 
 def train_sft(
@@ -113,8 +110,10 @@ def train_sft(
     progress: Progress | None = None,
     autocast: torch.dtype | None = None,
     measure_gain: bool = False,
+    reward: Reward | None = None,
 ) -> TrainStats:
-    """SFTTrainer on the selection, loss on the answer tokens only."""
+    """SFTTrainer on the selection, loss on the answer tokens only (the gold reply, the reference, or
+    the last assistant turn)."""
     from trl import SFTConfig, SFTTrainer
 
     before = answer_losses(model, tokenizer, records, cfg.batch_size)[0] if measure_gain else []
@@ -151,8 +150,10 @@ def train_grpo(
     progress: Progress | None = None,
     autocast: torch.dtype | None = None,
     measure_gain: bool = False,
+    reward: Reward | None = None,
 ) -> TrainStats:
-    """GRPOTrainer on the selection's prompts with the answer reward; `grpo.iterations` steps.
+    """GRPOTrainer on the selection's prompts with `reward` (by default the one `training.reward`
+    names for these records); `grpo.iterations` steps.
 
     A step samples `num_generations` completions for each of `batch_size` prompts. The KL
     reference is the run's base model in every interval (TRL builds it from the model's
@@ -174,10 +175,10 @@ def train_grpo(
             temperature=g.temperature,
             loss_type=g.loss_type,
         )
-        reward = _RecordedReward()
+        recorded = _RecordedReward(reward or reward_function(cfg, kind_of(records)))
         trainer = GRPOTrainer(
             model=model,
-            reward_funcs=[reward],
+            reward_funcs=[recorded],
             args=args,
             train_dataset=grpo_dataset(tokenizer, records),
             processing_class=tokenizer,
@@ -185,22 +186,22 @@ def train_grpo(
         )
         _train(trainer)
     return _stats(
-        trainer.state.log_history, model, reward.mean_abs_advantage(g.num_generations) if measure_gain else {}
+        trainer.state.log_history, model, recorded.mean_abs_advantage(g.num_generations) if measure_gain else {}
     )
 
 
 class _RecordedReward:
-    """`answer_reward`, remembering which prompt each reward went to, so that each prompt's
+    """A reward function, remembering which prompt each reward went to, so that each prompt's
     advantages can be recomputed after training exactly as TRL forms them (group mean and
     standard deviation over the `num_generations` consecutive completions of one prompt)."""
 
-    __name__ = "answer_reward"  # TRL names the reward's metrics after it
-
-    def __init__(self) -> None:
+    def __init__(self, reward: Reward) -> None:
+        self.reward = reward
+        self.__name__ = getattr(reward, "__name__", "reward")  # TRL names the reward's metrics after it
         self.calls: list[tuple[list[str], list[float]]] = []
 
     def __call__(self, prompts: list, completions: list, **columns: Any) -> list[float]:
-        rewards = answer_reward(prompts, completions, **columns)
+        rewards = self.reward(prompts=prompts, completions=completions, **columns)
         self.calls.append((list(columns["id"]), rewards))
         return rewards
 
@@ -225,10 +226,12 @@ def train(
     interval: int,
     *,
     progress: Progress | None = None,
+    judge: Judge | None = None,
 ) -> TrainStats:
     """The interval's trainer call as a run makes it: its method, derived seed, the precision
-    `cfg.model` asks for, and SEC's per-record gain. One place, so that a benchmark replaying a
-    stage repeats exactly the stage's computation."""
+    `cfg.model` asks for, the reward, and SEC's per-record gain. One place, so that a benchmark
+    replaying a stage repeats exactly the stage's computation."""
+    grpo = cfg.training.method == "grpo"
     return TRAINERS[cfg.training.method](
         model,
         tokenizer,
@@ -238,6 +241,7 @@ def train(
         progress=progress,
         autocast=resolve_placement(cfg.model).autocast,
         measure_gain=cfg.selection.strategy == "sec",
+        reward=reward_function(cfg.training, kind_of(records), judge) if grpo else None,
     )
 
 

@@ -27,6 +27,7 @@ from edco.config.schema import ModelConfig
 from edco.data.prompts import chat_prompt
 from edco.datasets import demo
 from edco.models.loading import load_model, load_tokenizer
+from tests.helpers import choice
 
 OUT = Path(__file__).with_name("smollm2_demo_completions.jsonl")
 MAX_NEW_TOKENS = 32
@@ -64,7 +65,7 @@ def main() -> None:
     labels = existing_labels(OUT)
     rows = []
     for k, item in enumerate(demo.generate("pool", 0, args.items)):
-        prompt = chat_prompt(tokenizer, item["question"], item["choices"], "quick")
+        prompt = chat_prompt(tokenizer, choice(item["question"], item["choices"]), "quick")
         seeds = [None] + [1000 * k + s for s in range(args.samples)]
         for seed in seeds:
             sampling = "greedy" if seed is None else f"seed={seed}"

@@ -4,17 +4,17 @@ import torch
 
 from edco.data.prompts import LETTERS, chat_prompt
 from edco.evaluation.accuracy import accuracy, predict
-from tests.helpers import QUESTIONS, make_records
+from tests.helpers import QUESTIONS, choice, make_records
 
 
 def naive_option_scores(model, tokenizer, question: str, choices: list[str]) -> tuple[list[float], list[float]]:
     """Per option, one unpadded, cache-free forward of prompt + "X. text": the mean log-likelihood
     of the whole reply and of the text after "X."."""
-    prompt = tokenizer.encode(chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False)
+    prompt = tokenizer.encode(chat_prompt(tokenizer, choice(question, choices), "quick"), add_special_tokens=False)
     whole, text = [], []
-    for i, choice in enumerate(choices):
+    for i, option in enumerate(choices):
         prefix = tokenizer.encode(f"{LETTERS[i]}.", add_special_tokens=False)
-        reply = tokenizer.encode(f"{LETTERS[i]}. {choice}", add_special_tokens=False)
+        reply = tokenizer.encode(f"{LETTERS[i]}. {option}", add_special_tokens=False)
         with torch.no_grad():
             logp = torch.log_softmax(model(torch.tensor([prompt + reply])).logits[0].double(), -1)
         token_ll = [float(logp[len(prompt) - 1 + t, tok]) for t, tok in enumerate(reply)]
@@ -29,7 +29,7 @@ def test_batched_readouts_match_unpadded_references(tiny):
     got = predict(model, tokenizer, records, batch_size=3)
     for i, (question, choices) in enumerate(zip(QUESTIONS, records["choices"].to_pylist())):
         ids = tokenizer(
-            chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False, return_tensors="pt"
+            chat_prompt(tokenizer, choice(question, choices), "quick"), add_special_tokens=False, return_tensors="pt"
         ).input_ids
         with torch.no_grad():
             last = model(ids).logits[0, -1]

@@ -18,6 +18,7 @@ from edco.datasets.readers import load_records
 from edco.evaluation.accuracy import predict
 from edco.models.loading import load_model, load_tokenizer, resolve
 from edco.scoring.entropy import score_table
+from tests.helpers import choice
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,9 @@ def test_real_model_scores_demo_items_like_the_reference(smollm):
     table = score_table(model, tokenizer, records, ScoringConfig(prefix_tokens=3, batch_size=3))
     assert table["sample_id"].to_pylist() == [r["id"] for r in demo.generate("pool", 0, 3)]
     for row, (q, c) in enumerate(zip(records["question"].to_pylist(), records["choices"].to_pylist())):
-        ids = tokenizer(chat_prompt(tokenizer, q, c, "quick"), add_special_tokens=False, return_tensors="pt").input_ids
+        ids = tokenizer(
+            chat_prompt(tokenizer, choice(q, c), "quick"), add_special_tokens=False, return_tensors="pt"
+        ).input_ids
         entropies = []
         with torch.no_grad():
             for _ in range(3):
@@ -57,7 +60,9 @@ def test_real_model_evaluates_demo_items_like_unbatched_argmax(smollm):
     predictions = predict(model, tokenizer, records, batch_size=4).letter
     letters = letter_token_ids(tokenizer)
     for q, c, predicted in zip(records["question"].to_pylist(), records["choices"].to_pylist(), predictions):
-        ids = tokenizer(chat_prompt(tokenizer, q, c, "quick"), add_special_tokens=False, return_tensors="pt").input_ids
+        ids = tokenizer(
+            chat_prompt(tokenizer, choice(q, c), "quick"), add_special_tokens=False, return_tensors="pt"
+        ).input_ids
         with torch.no_grad():
             last = model(ids).logits[0, -1]
         assert predicted == int(last[letters[: len(c)]].argmax())

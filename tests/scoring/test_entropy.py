@@ -11,7 +11,7 @@ import torch
 from edco.config.schema import ScoringConfig
 from edco.data.prompts import chat_prompt
 from edco.scoring.entropy import aggregate, score_table, token_entropy
-from tests.helpers import QUESTIONS, make_records
+from tests.helpers import QUESTIONS, choice, make_records
 
 
 def reference_entropies(model, tokenizer, prompt: str, n_new: int) -> list[float]:
@@ -37,7 +37,7 @@ def test_batched_scores_match_unbatched_reference(tiny, mode, instruction):
     table = score_table(model, tokenizer, records, cfg)
     for row, (question, choices) in enumerate(zip(QUESTIONS, records["choices"].to_pylist())):
         ref = reference_entropies(
-            model, tokenizer, chat_prompt(tokenizer, question, choices, instruction), cfg.new_tokens
+            model, tokenizer, chat_prompt(tokenizer, choice(question, choices), instruction), cfg.new_tokens
         )
         assert table["n_tokens"][row].as_py() == len(ref)
         assert table["score"][row].as_py() == pytest.approx(sum(ref) / len(ref), abs=1e-4)

@@ -11,7 +11,7 @@ from edco.data.prompts import answer_text, chat_prompt, sft_examples
 from edco.scoring.entropy import SCORE_SCHEMA
 from edco.scoring.losses import answer_losses
 from edco.scoring.signals import ifd_table, length_table, perplexity_table
-from tests.helpers import QUESTIONS, make_records
+from tests.helpers import QUESTIONS, choice, make_records
 
 
 def reference_loss(model, context: list[int], answer: list[int]) -> float:
@@ -27,7 +27,7 @@ def reference_pairs(tokenizer, records) -> list[tuple[list[int], list[int], list
     """(prompt ids, BOS alone, answer ids) per record, tokenized here rather than by the code under test."""
     out = []
     for question, choices, answer in zip(QUESTIONS, records["choices"].to_pylist(), records["answer"].to_pylist()):
-        prompt = tokenizer.encode(chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False)
+        prompt = tokenizer.encode(chat_prompt(tokenizer, choice(question, choices), "quick"), add_special_tokens=False)
         target = tokenizer.encode(answer_text(tokenizer, choices, answer), add_special_tokens=False)
         out.append((prompt, [tokenizer.bos_token_id], target))
     return out

@@ -12,7 +12,7 @@ from edco.data.prompts import answer_text, chat_prompt
 from edco.models.devices import resolve_placement
 from edco.models.loading import load_model, load_tokenizer, save_checkpoint
 from edco.training.trainers import TRAINERS, sft_dataset, train_grpo, train_sft
-from tests.helpers import QUESTIONS, make_records
+from tests.helpers import QUESTIONS, choice, make_records
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_completion_mask_covers_exactly_the_answer_tokens(tiny):
         dataset, records["choices"].to_pylist(), records["answer"].to_pylist(), QUESTIONS
     ):
         target = tokenizer.encode(answer_text(tokenizer, choices, answer), add_special_tokens=False)
-        prompt = tokenizer.encode(chat_prompt(tokenizer, question, choices, "quick"), add_special_tokens=False)
+        prompt = tokenizer.encode(chat_prompt(tokenizer, choice(question, choices), "quick"), add_special_tokens=False)
         assert row["input_ids"] == prompt + target
         assert row["completion_mask"] == [0] * len(prompt) + [1] * len(target)
 

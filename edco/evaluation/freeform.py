@@ -1,0 +1,94 @@
+"""Held-out measures of free-form answers (reference and chat records), per evaluated interval.
+
+- `reference_nll`: mean per-token negative log-likelihood (nats) of the reference given the
+  prompt, without the end of turn. Continuous and cheap (one teacher-forced pass, no
+  generation), so it moves with training long before a small model's answers change words.
+- on greedy answers of up to `evaluation.max_new_tokens` tokens: `exact_match`, `token_f1` and
+  `rouge_l` (`edco.evaluation.overlap`), and the judge's acceptance rate when a judge is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import torch
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+from edco.config.schema import EvaluationConfig
+from edco.data.kinds import references, rows
+from edco.data.prompts import chat_prompts, sft_examples
+from edco.evaluation.judge import Judge, Question, acceptance
+from edco.evaluation.overlap import MEASURES
+from edco.progress import Progress
+from edco.scoring.batching import length_batches
+from edco.scoring.entropy import eos_ids
+from edco.scoring.losses import batched_answer_losses
+
+
+def reference_nlls(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, batch_size: int
+) -> list[float]:
+    """Each record's mean reference NLL given its quick prompt (the prompt SFT trains on)."""
+    return batched_answer_losses(model, sft_examples(tokenizer, records, end=False), batch_size)[0]
+
+
+@torch.no_grad()
+def greedy_answers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records: pa.Table,
+    max_new_tokens: int,
+    batch_size: int,
+    progress: Progress | None = None,
+) -> tuple[list[str], int]:
+    """Each record's greedy answer to its quick prompt, up to its end of turn, and the tokens read."""
+    model.eval()
+    prompts = chat_prompts(tokenizer, records, "quick")
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    stop = eos_ids(tokenizer, model)
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=stop
+    )
+    answers: list[str] = [""] * len(prompts)
+    spent, done = 0, 0
+    for idx in length_batches(lengths, batch_size):
+        batch = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+        out = model.generate(**batch.to(model.device), generation_config=config)
+        for i, tokens in zip(idx, out[:, batch["input_ids"].shape[1] :].tolist()):
+            end = next((k for k, t in enumerate(tokens) if t in stop), len(tokens))
+            answers[i] = tokenizer.decode(tokens[:end], skip_special_tokens=True).strip()
+            spent += lengths[i] + end
+        done += len(idx)
+        if progress:
+            progress(done, len(prompts))
+    return answers, spent
+
+
+def free_form_metrics(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    records: pa.Table,
+    cfg: EvaluationConfig,
+    judge: Judge | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The interval's free-form metrics, means over the eval set, and `evaluate_tokens`."""
+    nll = reference_nlls(model, tokenizer, records, cfg.batch_size)
+    out: dict[str, Any] = {"reference_nll": sum(nll) / len(nll)}
+    spent = sum(len(p) + len(t) for p, t in sft_examples(tokenizer, records, end=False))
+    if cfg.max_new_tokens:
+        answers, generated = greedy_answers(model, tokenizer, records, cfg.max_new_tokens, cfg.batch_size, progress)
+        spent += generated
+        acceptable = [references(record) for record in rows(records)]
+        for name, measure in MEASURES.items():
+            out[name] = sum(measure(a, refs) for a, refs in zip(answers, acceptable)) / len(answers)
+        if judge is not None:
+            items = [
+                Question(record["question"], answer, refs[0])
+                for record, answer, refs in zip(rows(records), answers, acceptable)
+            ]
+            out |= acceptance(judge.verdicts(items))
+    elif progress:
+        progress(len(nll), len(nll))
+    return {**out, "evaluate_tokens": spent}
