@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from edco.cli import output
+from edco.data.kinds import KINDS
 from edco.errors import EdcoError
 
 
@@ -18,6 +19,7 @@ def data_demo(
     split: Annotated[str, typer.Option(help="pool or eval.")] = "pool",
     seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
     n: Annotated[Optional[int], typer.Option(help="Number of items (default: all).")] = None,
+    kind: Annotated[str, typer.Option(help="choice, reference or chat records.")] = "choice",
 ) -> None:
     """Write the built-in network-log root-cause task as JSONL."""
     from edco.datasets import demo
@@ -25,9 +27,11 @@ def data_demo(
 
     if split not in ("pool", "eval"):
         raise EdcoError(f"--split must be pool or eval, not {split!r}")
-    records = demo.generate(split, seed, n)
+    if kind not in KINDS:
+        raise EdcoError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    records = demo.generate(split, seed, n, kind)
     atomic_write(out, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in records)))
-    output.console.print(f"wrote {len(records)} {split} records to {out}")
+    output.console.print(f"wrote {len(records)} {split} {kind} records to {out}")
 
 
 _TELEQNA_ZIP = Path("../shared/data/teleqna/TeleQnA.zip")
@@ -57,6 +61,13 @@ def data_teleqna(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Leave out (and list) invalid entries instead of failing.")
     ] = False,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="choice (question, options, answer) or reference (question -> the gold option's text and its "
+            "explanation; questions that need their options are left out)."
+        ),
+    ] = "choice",
 ) -> None:
     """Import the real TeleQnA zip as pool and eval JSONL, split by a hash of each question."""
     from collections import Counter
@@ -64,6 +75,8 @@ def data_teleqna(
     from edco.datasets import teleqna
     from edco.storage.files import atomic_write
 
+    if kind not in ("choice", "reference"):
+        raise EdcoError(f"--kind must be choice or reference, not {kind!r}")
     if zip_path is None and not _TELEQNA_ZIP.is_file():
         raise EdcoError(f"--zip is required: no TeleQnA zip at the default {_TELEQNA_ZIP}")
     splits = teleqna.load_teleqna(
@@ -73,6 +86,7 @@ def data_teleqna(
         pool_limit=pool_limit,
         eval_limit=eval_limit,
         skip_invalid=skip_invalid,
+        kind=kind,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     for split, records in (("pool", splits.pool), ("eval", splits.eval)):
@@ -87,6 +101,13 @@ def data_teleqna(
         table.add_row(name, str(pool_counts[name]), str(eval_counts[name]))
     output.console.print(table)
     output.console.print(f"split: {teleqna.split_rule(eval_fraction)}", markup=False)
+    if kind == "reference":
+        output.console.print(
+            f"left out {splits.option_dependent} questions that need their options "
+            f"({splits.option_dependent / (splits.option_dependent + len(splits.pool) + len(splits.eval)):.1%}: "
+            "'which of the following', 'all of the above', ...)",
+            markup=False,
+        )
     if splits.skipped:
         output.console.print(f"left out {len(splits.skipped)} invalid entries (--skip-invalid):")
         for problem in (p for problems in splits.skipped.values() for p in problems):

@@ -508,7 +508,8 @@ def _choices(rng: random.Random, category: str, answer: int) -> list[str]:
     return wrong
 
 
-def _question(rng: random.Random, vendor: str, category: str, split: str) -> str:
+def _question(rng: random.Random, vendor: str, category: str, split: str) -> tuple[str, list[str]]:
+    """The question text, and its evidence lines (the log lines that are not noise)."""
     fmt, spec = _VENDORS[vendor], _SPLITS[split]
     host = f"{rng.choice(spec['sites'])}-{fmt['role']}{rng.randint(1, 99):02d}"
     values = _values(rng, vendor, split)
@@ -538,17 +539,22 @@ def _question(rng: random.Random, vendor: str, category: str, split: str) -> str
         last_noise = max(k for k, (_, noise) in enumerate(lines) if noise)
         del lines[last_noise]
         text = render()
-    return text
+    return text, [line for line, noise in lines if not noise]
 
 
-def generate(split: Literal["pool", "eval"], seed: int = 0, n: int | None = None) -> list[dict]:
-    """Return `n` items of the demo split (default POOL_SIZE / EVAL_SIZE).
+def generate(split: Literal["pool", "eval"], seed: int = 0, n: int | None = None, kind: str = "choice") -> list[dict]:
+    """Return `n` items of the demo split (default POOL_SIZE / EVAL_SIZE), as records of `kind`.
 
-    Records: {"id": str, "question": str, "choices": list[str], "answer": int (0-based),
-    "category": str}. Item i depends only on (seed, split, i).
+    choice: {"id", "question", "choices": list[str], "answer": int (0-based), "category"}.
+    reference: {"id", "question", "reference", "category"}: the question asks for the root cause
+    and the log lines that show it, and the reference states both (`_reference`).
+    chat: {"id", "messages": [user: that question, assistant: that reference], "category"}.
+    Item i depends only on (seed, split, i), and is the same fault, logs and answer in every kind.
     """
     if split not in _SPLITS:
         raise ValueError(f"split must be 'pool' or 'eval', got {split!r}")
+    if kind not in ("choice", "reference", "chat"):
+        raise ValueError(f"kind must be 'choice', 'reference' or 'chat', got {kind!r}")
     count = _SPLITS[split]["size"] if n is None else n
     if count < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -559,13 +565,26 @@ def generate(split: Literal["pool", "eval"], seed: int = 0, n: int | None = None
         category = _block_pick(CATEGORIES, seed, split, "category", i)
         vendor = _block_pick(VENDORS, seed, split, "vendor", i)
         answer = _block_pick((0, 1, 2, 3), seed, split, "answer", i)
-        records.append(
-            {
-                "id": f"{split}-{i:05d}",
-                "question": _question(rng, vendor, category, split),
-                "choices": _choices(rng, category, answer),
-                "answer": answer,
-                "category": category,
-            }
-        )
+        question, evidence = _question(rng, vendor, category, split)
+        record = {"id": f"{split}-{i:05d}", "question": question, "category": category}
+        choices = _choices(rng, category, answer)
+        if kind == "choice":
+            records.append({**record, "choices": choices, "answer": answer})
+            continue
+        question = question.removesuffix(_QUESTION) + _FREE_FORM_QUESTION
+        reference = _reference(category, evidence)
+        if kind == "reference":
+            records.append({**record, "question": question, "reference": reference})
+        else:
+            turns = [{"role": "user", "content": question}, {"role": "assistant", "content": reference}]
+            records.append({"id": record["id"], "messages": turns, "category": category})
     return records
+
+
+_FREE_FORM_QUESTION = "What is the most likely root cause, and which log lines show it?"
+
+
+def _reference(category: str, evidence: list[str]) -> str:
+    """The free-form answer: the root cause, then the log lines that show it, as a person would write it."""
+    shown = "\n".join(f"- {line}" for line in evidence)
+    return f"Root cause: {_CATEGORIES[category]['description']}.\nShown by:\n{shown}"

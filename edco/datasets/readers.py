@@ -58,7 +58,7 @@ def load_records(
     Raises DataError listing every problem unless `skip_invalid`, in which case each bad
     row (and every later duplicate of an id) goes to `quarantined`.
     """
-    file, columns, rows = _open_source(spec, columns, split=split, seed=seed, limit=limit)
+    file, columns, rows = _open_source(spec, columns, split=split, seed=seed, limit=limit, kind=kind)
     kept = list(islice(rows, limit))
     if not kept:
         raise source_error(file, "no records")
@@ -80,14 +80,15 @@ def load_records(
 
 
 def _open_source(
-    spec: str, columns: ColumnMap, *, split: str, seed: int, limit: int | None
+    spec: str, columns: ColumnMap, *, split: str, seed: int, limit: int | None, kind: str
 ) -> tuple[str, ColumnMap, Rows]:
     """Pick the reader for `spec`; returns the name used in messages, the column map that
     applies, and the rows."""
     if spec == "demo":
         # The demo always uses the contract's own names, even when the user's column map
         # describes the other source (e.g. a custom pool evaluated on the demo eval set).
-        return f"demo:{split}", ColumnMap(), _demo_rows(split, seed, limit)
+        demo_kind = "choice" if kind == "auto" else kind
+        return f"demo:{split}", ColumnMap(), _demo_rows(split, seed, limit, demo_kind)
     if spec.startswith("hf:"):
         return spec, columns, _hf_rows(spec)
     path = Path(spec)
@@ -100,11 +101,11 @@ def _open_source(
     return str(path), columns, reader(path)
 
 
-def _demo_rows(split: str, seed: int, limit: int | None) -> Rows:
+def _demo_rows(split: str, seed: int, limit: int | None, kind: str) -> Rows:
     """Imported here so that loading a user's file never depends on the demo module."""
     from edco.datasets import demo
 
-    yield from enumerate(demo.generate(split, seed, limit), start=1)
+    yield from enumerate(demo.generate(split, seed, limit, kind), start=1)
 
 
 def _jsonl_rows(path: Path) -> Rows:

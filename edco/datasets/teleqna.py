@@ -63,6 +63,7 @@ class TeleqnaSplits:
     pool: list[dict]
     eval: list[dict]
     skipped: dict[str, list[RowProblem]]
+    option_dependent: int = 0  # questions left out of a free-form import (`needs_options`)
 
 
 def load_teleqna(
@@ -74,9 +75,15 @@ def load_teleqna(
     pool_limit: int | None = None,
     eval_limit: int | None = None,
     skip_invalid: bool = False,
+    kind: str = "choice",
 ) -> TeleqnaSplits:
     """Read the zip, keep `categories` (all when None), validate, split, and keep the first
     `pool_limit` / `eval_limit` records of each split.
+
+    `kind="reference"` turns each question into question -> reference (the gold option's text,
+    then the authors' explanation), leaving out the questions that only make sense with their
+    options (`needs_options`); the split is the choice import's, so the two kinds' eval sets
+    hold the same questions.
 
     Entries outside `categories` are dropped before validation, so a bad entry never blocks
     an import that does not want it. Raises DataError listing every invalid entry unless
@@ -91,7 +98,45 @@ def load_teleqna(
     if rejected and not skip_invalid:
         raise _invalid_entries_error(file, rejected)
     pool, eval_set = _split(records, eval_fraction)
-    return TeleqnaSplits(pool[:pool_limit], eval_set[:eval_limit], rejected)
+    if kind == "choice":
+        pool, eval_set = ([_choice_only(r) for r in split] for split in (pool, eval_set))
+        return TeleqnaSplits(pool[:pool_limit], eval_set[:eval_limit], rejected)
+    free = [[as_reference(r) for r in split if not needs_options(r)] for split in (pool, eval_set)]
+    dropped = len(pool) + len(eval_set) - len(free[0]) - len(free[1])
+    return TeleqnaSplits(free[0][:pool_limit], free[1][:eval_limit], rejected, dropped)
+
+
+# A question that points at its options, or a gold answer that names other options.
+_POINTS_AT_OPTIONS = re.compile(
+    r"\b(of the following|the following|listed (above|below)|the options\b(?! field)|which (statement|one|of these)"
+    r"|statements? (is|are) (true|false|correct|incorrect))\b",
+    re.IGNORECASE,
+)
+_NAMES_OPTIONS = re.compile(
+    r"\b((all|none|both|either|neither) of (the )?(above|options|mentioned|listed|these|them)|all the above"
+    r"|options? \d)",
+    re.IGNORECASE,
+)
+
+
+def _choice_only(record: dict) -> dict:
+    """The record without its explanation, which only the free-form import reads."""
+    return {key: value for key, value in record.items() if key != "explanation"}
+
+
+def needs_options(record: dict) -> bool:
+    """Whether a question cannot be answered free-form: it asks "which of the following" (or the
+    like), or its gold answer is "All of the above", "Both option 1 and 2", ..."""
+    gold = record["choices"][record["answer"]]
+    return bool(_POINTS_AT_OPTIONS.search(record["question"]) or _NAMES_OPTIONS.search(gold))
+
+
+def as_reference(record: dict) -> dict:
+    """The choice record as question -> reference: the gold option's text, then its explanation."""
+    gold = record["choices"][record["answer"]].strip()
+    explanation = (record.get("explanation") or "").strip()
+    reference = f"{gold.rstrip('.')}. {explanation}" if explanation else gold
+    return {"id": record["id"], "question": record["question"], "reference": reference, "category": record["category"]}
 
 
 def read_entries(zip_path: Path, password: str = PASSWORD) -> tuple[str, list[Entry]]:
@@ -206,6 +251,8 @@ def _entry_record(file: str, key: str, value: Any) -> tuple[dict, list[RowProble
         "answer": collect(found, None, _answer, value, choices),
         "category": collect(found, None, _text, value, "category"),
     }
+    if isinstance(value.get("explanation"), str):  # kept for the free-form import; not part of a choice record
+        record["explanation"] = value["explanation"]
     return record, problems + [RowProblem(file, row, field, reason) for field, reason in found]
 
 
