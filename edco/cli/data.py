@@ -103,9 +103,8 @@ def data_teleqna(
     output.console.print(f"split: {teleqna.split_rule(eval_fraction)}", markup=False)
     if kind == "reference":
         output.console.print(
-            f"left out {splits.option_dependent} questions that need their options "
-            f"({splits.option_dependent / (splits.option_dependent + len(splits.pool) + len(splits.eval)):.1%}: "
-            "'which of the following', 'all of the above', ...)",
+            f"left out {splits.option_dependent} questions that need their options ('which of the following', "
+            "'all of the above', ...)",
             markup=False,
         )
     if splits.skipped:
