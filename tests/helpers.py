@@ -130,3 +130,39 @@ def headless(chromium: str, url: str, profile: Path, *args: str, timeout: int = 
 def choice(question: str, choices: list[str], answer: int = 0) -> dict:
     """One choice record as the prompt builders read it (`edco.data.kinds.rows`)."""
     return {"kind": "choice", "question": question, "choices": choices, "answer": answer}
+
+
+class JudgeServer:
+    """`tests.judge_server` in a child process: started by the test, stopped by its PID."""
+
+    def __init__(self, log: Path, *flags: str) -> None:
+        import subprocess
+        import sys
+
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.judge_server", "--log", str(log), *flags],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[1],
+        )
+        port = self.proc.stdout.readline().split()[1]
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    def asked(self) -> list[str]:
+        """The user message of every request the server received, in arrival order."""
+        import json
+
+        if not self.log.exists():
+            return []
+        return [json.loads(line)["content"] for line in self.log.read_text().splitlines()]
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def __enter__(self) -> JudgeServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -437,3 +437,59 @@ def test_real_teleqna_parses_with_the_published_counts(tmp_path: Path) -> None:
     pool = load_records(str(out / "teleqna_pool.jsonl"), ColumnMap(), split="pool")
     eval_set = load_records(str(out / "teleqna_eval.jsonl"), ColumnMap(), split="eval")
     check_disjoint(pool.table, eval_set.table)  # repeated question texts never straddle the split
+    free = teleqna.load_teleqna(REAL_ZIP, skip_invalid=True, kind="reference")
+    assert free.option_dependent == 903  # 9.0% of the valid questions, by `needs_options`
+    assert len(free.pool) + len(free.eval) == 10_000 - 4 - 903
+
+
+# --- free-form -----------------------------------------------------------------------
+
+OPTION_DEPENDENT = {
+    "question 900": {
+        "question": "Which of the following is a 5G core function?",
+        "option 1": "AMF",
+        "option 2": "MME",
+        "answer": "option 1: AMF",
+        "explanation": "The AMF is in the 5G core.",
+        "category": "Lexicon",
+    },
+    "question 901": {
+        "question": "What does the gNB provide?",
+        "option 1": "User plane",
+        "option 2": "Control plane",
+        "option 3": "All of the above",
+        "answer": "option 3: All of the above",
+        "explanation": "Both planes.",
+        "category": "Lexicon",
+    },
+}
+
+
+def test_a_free_form_import_keeps_the_split_and_leaves_out_option_dependent_questions(tmp_path: Path) -> None:
+    path = write_zip(tmp_path / "TeleQnA.zip", {**ENTRIES, **numbered_entries(60), **OPTION_DEPENDENT})
+    choice = teleqna.load_teleqna(path)
+    free = teleqna.load_teleqna(path, kind="reference")
+    assert free.option_dependent == 2
+    kept = {r["id"] for split in (free.pool, free.eval) for r in split}
+    assert "teleqna-900" not in kept and "teleqna-901" not in kept
+    for free_split, choice_split in ((free.pool, choice.pool), (free.eval, choice.eval)):
+        expected = [r for r in choice_split if r["id"] not in ("teleqna-900", "teleqna-901")]
+        assert [r["id"] for r in free_split] == [r["id"] for r in expected], "not the choice import's split"
+    ran = next(r for split in (free.pool, free.eval) for r in split if r["id"] == "teleqna-0")
+    assert ran == {
+        "id": "teleqna-0",
+        "question": "What does RAN stand for?",
+        "reference": "Radio Access Network. RAN is the radio access network.",
+        "category": ENTRIES["question 0"]["category"],
+    }
+    no_explanation = next(r for split in (free.pool, free.eval) for r in split if r["id"] == "teleqna-100")
+    assert no_explanation["reference"] == "101"  # option 2 of entry 100, nothing after it
+
+
+def test_cli_imports_teleqna_free_form_and_says_how_many_it_left_out(tmp_path: Path, capsys) -> None:
+    path = write_zip(tmp_path / "TeleQnA.zip", {**ENTRIES, **numbered_entries(60), **OPTION_DEPENDENT})
+    out = tmp_path / "free"
+    assert main(["data", "teleqna", "--zip", str(path), "--out-dir", str(out), "--kind", "reference"]) == 0
+    assert "left out 2 questions that need their options" in capsys.readouterr().out
+    pool = load_records(str(out / "teleqna_pool.jsonl"), ColumnMap(), split="pool")
+    assert pool.kind == "reference" and pool.format == "edco"

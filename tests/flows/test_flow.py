@@ -240,7 +240,7 @@ def test_evaluation_every_k_skips_the_intervals_between_and_changes_nothing_else
     ]
     assert MlflowTracker(store).metric_history("accuracy") == [(1, metrics[1]["accuracy"])]
     assert [i for i in range(2) if store.checkpoint_dir(i).exists()] == [1]
-    assert list_runs(tmp_path)[0].best_accuracy == metrics[1]["accuracy"]
+    assert (list_runs(tmp_path)[0].metric, list_runs(tmp_path)[0].best) == ("accuracy", metrics[1]["accuracy"])
 
 
 def test_damaged_interval_after_pruning_goes_back_to_a_checkpoint_that_exists(
