@@ -166,3 +166,27 @@ class JudgeServer:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+REFERENCES = ["A fiber cut on the link.", "CRC errors: a dirty fiber.", "The BGP hold timer expired.", "Fan failure."]
+
+
+def make_free_form_records(kind: str, questions: list[str], references: list[str] | None = None):
+    """Reference or chat records in the loader's schema: question i answered by reference i (cycled)."""
+    import pyarrow as pa
+
+    from edco.data.kinds import SCHEMAS
+
+    answers = references or REFERENCES
+    rows = []
+    for i, question in enumerate(questions):
+        answer = answers[i % len(answers)]
+        base = {"id": f"{kind[0]}{i:03d}", "category": "cat", "row": i + 1}
+        if kind == "reference":
+            context = "Seen on CE-SW01." if i % 2 else None
+            rows.append({**base, "question": question, "context": context, "system": None, "reference": answer,
+                         "references": []})
+        else:
+            turns = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+            rows.append({**base, "messages": turns, "question": question})
+    return pa.Table.from_pylist(rows, schema=SCHEMAS[kind])
