@@ -71,4 +71,4 @@ class StoreError(EdcoError):
 class QueryError(EdcoError):
     """An `edco sql` query is invalid or tries to write."""
 
-    hint = "only read-only SELECT queries over the views scores, metrics, turnover are allowed"
+    hint = "only read-only SELECT queries over the views scores, metrics, turnover, judge_verdicts are allowed"

@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from edco.errors import QueryError
+from edco.storage.verdicts import FOLDER
 
 SCORES_EMPTY = (
     "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::VARCHAR AS sample_id, NULL::DOUBLE AS score, "
@@ -21,6 +22,11 @@ SCORES_EMPTY = (
     "NULL::BOOLEAN AS selected WHERE false"
 )
 METRICS_EMPTY = "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::DOUBLE AS accuracy WHERE false"
+VERDICTS_EMPTY = (
+    "SELECT NULL::VARCHAR AS question, NULL::VARCHAR AS answer, NULL::VARCHAR AS reference, NULL::VARCHAR AS rubric, "
+    "NULL::VARCHAR AS model, NULL::BOOLEAN AS accepted, NULL::VARCHAR AS reply, NULL::VARCHAR AS run, "
+    "NULL::INTEGER AS interval, NULL::DOUBLE AS asked_at WHERE false"
+)
 
 TURNOVER = """
 WITH sel AS (SELECT run, interval, sample_id FROM scores WHERE selected),
@@ -46,15 +52,17 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET autoinstall_known_extensions = false")
     scores = _glob_view(root, "scores.parquet", "read_parquet({}, union_by_name = true)", SCORES_EMPTY)
     metrics = _glob_view(root, "metrics.json", "read_json_auto({}, union_by_name = true)", METRICS_EMPTY)
+    verdicts = _glob_view(root, "*.json", "read_json_auto({}, union_by_name = true)", VERDICTS_EMPTY, str(FOLDER))
     con.execute(f"CREATE VIEW scores AS {scores}")
     con.execute(f"CREATE VIEW metrics AS {metrics}")
+    con.execute(f"CREATE VIEW judge_verdicts AS {verdicts}")
     con.execute(f"CREATE VIEW turnover AS {TURNOVER}")
     con.execute("SET lock_configuration = true")
     return con
 
 
-def _glob_view(root: Path, name: str, reader: str, empty: str) -> str:
-    pattern = f"*/interval_*/{name}"
+def _glob_view(root: Path, name: str, reader: str, empty: str, folder: str = "*/interval_*") -> str:
+    pattern = f"{folder}/{name}"
     if not any(root.glob(pattern)):
         return empty
     return f"SELECT * FROM {reader.format(_quote(str(root / pattern)))}"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edco.evaluation.judge import key_digest
+from edco.faultpoints import fault_point
 from edco.storage.files import write_json
 
 FOLDER = Path(".shared") / "judge"
@@ -39,3 +40,4 @@ class VerdictStore:
     def put(self, key: dict[str, Any], verdict: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_json(self._path(key), {**key, **verdict, **self.asker, "asked_at": time.time()})
+        fault_point(f"judge.verdict@{self.asker['interval']}")  # crash tests: a verdict is kept, the stage is not

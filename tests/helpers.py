@@ -184,8 +184,16 @@ def make_free_form_records(kind: str, questions: list[str], references: list[str
         base = {"id": f"{kind[0]}{i:03d}", "category": "cat", "row": i + 1}
         if kind == "reference":
             context = "Seen on CE-SW01." if i % 2 else None
-            rows.append({**base, "question": question, "context": context, "system": None, "reference": answer,
-                         "references": []})
+            rows.append(
+                {
+                    **base,
+                    "question": question,
+                    "context": context,
+                    "system": None,
+                    "reference": answer,
+                    "references": [],
+                }
+            )
         else:
             turns = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
             rows.append({**base, "messages": turns, "question": question})

@@ -21,6 +21,7 @@ from scipy import stats
 
 from edco.config.schema import EdcoConfig, updated
 from edco.errors import ConfigError
+from edco.evaluation.headline import best_of, better, headline
 from edco.selection.strategies import STRATEGIES
 
 BASELINE = "random"
@@ -68,15 +69,27 @@ def compute_seconds(metrics: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def headline_of(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> str:
+    """The members' headline metric (they share the base config, so they share it)."""
+    return headline(next(iter(runs.values()))[0])[0]
+
+
+def gain(value: float, base: float, metric: str) -> float:
+    """How much `value` improves on `base`, positive when better whichever way `metric` improves."""
+    return value - base if better(metric) == "higher" else base - value
+
+
 def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per strategy from each member's per-interval metrics, in the order given."""
+    """One row per strategy from each member's per-interval metrics, in the order given. `final`,
+    `best` and `base` are the headline metric's (`metric`); `best` by its direction."""
+    metric = headline_of(runs)
     strategies = list(dict.fromkeys(strategy for strategy, _ in runs))
     rows = []
     for strategy in strategies:
         seeds = sorted(seed for s, seed in runs if s == strategy)
-        final = [runs[strategy, seed][-1]["accuracy"] for seed in seeds]
-        best = [max(m["accuracy"] for m in runs[strategy, seed] if m.get("accuracy") is not None) for seed in seeds]
-        base = [runs[strategy, seed][0]["base_accuracy"] for seed in seeds]
+        final = [runs[strategy, seed][-1][metric] for seed in seeds]
+        best = [_best(runs[strategy, seed], metric) for seed in seeds]
+        base = [runs[strategy, seed][0][f"base_{metric}"] for seed in seeds]
         cost = [compute_seconds(runs[strategy, seed]) for seed in seeds]
         seconds = {kind: _mean([c[kind] for c in cost]) for kind in ("scoring", "training", "evaluation")}
         hours = sum(seconds.values()) / 3600
@@ -89,7 +102,7 @@ def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[st
             "best_mean": _mean(best),
             "best_std": _std(best),
             **{f"{kind}_seconds": value for kind, value in seconds.items()},
-            "gain_per_compute_hour": (_mean(final) - _mean(base)) / hours if hours else math.nan,
+            "gain_per_compute_hour": gain(_mean(final), _mean(base), metric) / hours if hours else math.nan,
             "gradient_consistency": _mean(
                 [
                     m["gradient_consistency"]
@@ -99,20 +112,25 @@ def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[st
                 ]
             ),
         }
-        row.update(paired_difference(runs, strategy, seeds))
-        rows.append(row)
+        row.update(paired_difference(runs, strategy, seeds, metric))
+        rows.append({**row, "metric": metric})
     return rows
 
 
+def _best(metrics: list[dict[str, Any]], metric: str) -> float:
+    values = {i: m[metric] for i, m in enumerate(metrics) if m.get(metric) is not None}
+    return values[best_of(values, metric)]
+
+
 def paired_difference(
-    runs: dict[tuple[str, int], list[dict[str, Any]]], strategy: str, seeds: list[int]
+    runs: dict[tuple[str, int], list[dict[str, Any]]], strategy: str, seeds: list[int], metric: str = "accuracy"
 ) -> dict[str, float]:
-    """Final accuracy minus random's with the same seed, mean and 95% t-interval over the seeds
-    both have: pairing by seed removes what the seed alone explains (the data order, the init)."""
+    """The final headline metric minus random's with the same seed, mean and 95% t-interval over the
+    seeds both have: pairing by seed removes what the seed alone explains (the data order, the init)."""
     paired = [s for s in seeds if (BASELINE, s) in runs]
     if strategy == BASELINE or not paired:
         return {"vs_random": math.nan, "vs_random_lo": math.nan, "vs_random_hi": math.nan}
-    diffs = [runs[strategy, s][-1]["accuracy"] - runs[BASELINE, s][-1]["accuracy"] for s in paired]
+    diffs = [runs[strategy, s][-1][metric] - runs[BASELINE, s][-1][metric] for s in paired]
     mean = _mean(diffs)
     if len(diffs) < 2:
         return {"vs_random": mean, "vs_random_lo": math.nan, "vs_random_hi": math.nan}
@@ -121,8 +139,10 @@ def paired_difference(
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
+    metric = rows[0]["metric"]
+    name = "accuracy" if metric == "accuracy" else metric
     header = (
-        "| strategy | seeds | final accuracy | best accuracy | vs random (95% CI) | scoring s | training s "
+        f"| strategy | seeds | final {name} | best {name} | vs random (95% CI) | scoring s | training s "
         "| evaluation s | gain / compute h | grad. consistency |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
@@ -141,6 +161,11 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
             f"| {versus} | {r['scoring_seconds']:.0f} | {r['training_seconds']:.0f} | {r['evaluation_seconds']:.0f} "
             f"| {r['gain_per_compute_hour']:+.3f} | {_fmt(r['gradient_consistency'])} |"
         )
+    lines.append("")
+    lines.append(
+        f"{metric}: {better(metric)} is better; 'vs random' is the strategy's final {metric} minus random's with "
+        "the same seed; 'gain / compute h' is the improvement on the base model per compute hour."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -153,21 +178,20 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def plot(runs: dict[tuple[str, int], list[dict[str, Any]]], path: Path) -> Path:
-    """Accuracy against interval and against cumulative compute seconds: mean over seeds, with
-    the seeds' min-max band."""
+    """The headline metric against interval and against cumulative compute seconds: mean over
+    seeds, with the seeds' min-max band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    metric = headline_of(runs)
     fig, (by_interval, by_compute) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for strategy in dict.fromkeys(s for s, _ in runs):
         curves = [runs[key] for key in sorted(k for k in runs if k[0] == strategy)]
-        intervals = [
-            i for i in range(min(len(c) for c in curves)) if all(c[i].get("accuracy") is not None for c in curves)
-        ]
-        acc = [[c[i]["accuracy"] for c in curves] for i in intervals]
+        intervals = [i for i in range(min(len(c) for c in curves)) if all(c[i].get(metric) is not None for c in curves)]
+        acc = [[c[i][metric] for c in curves] for i in intervals]
         spent = [[sum(compute_seconds(c[: i + 1]).values()) for c in curves] for i in intervals]
         mean = [_mean(a) for a in acc]
         (line,) = by_interval.plot(list(intervals), mean, marker="o", label=strategy)
@@ -175,14 +199,14 @@ def plot(runs: dict[tuple[str, int], list[dict[str, Any]]], path: Path) -> Path:
             list(intervals), [min(a) for a in acc], [max(a) for a in acc], alpha=0.15, color=line.get_color()
         )
         by_compute.plot([_mean(s) for s in spent], mean, marker="o", color=line.get_color(), label=strategy)
-    base = _mean([c[0]["base_accuracy"] for c in runs.values()])
+    base = _mean([c[0][f"base_{metric}"] for c in runs.values()])
     for ax, label in (
         (by_interval, "interval"),
         (by_compute, "cumulative compute seconds (scoring + training + evaluation)"),
     ):
         ax.axhline(base, color="grey", linestyle="--", linewidth=1, label="base model")
         ax.set_xlabel(label)
-        ax.set_ylabel("held-out accuracy")
+        ax.set_ylabel(f"held-out {metric} ({better(metric)} is better)")
         ax.grid(alpha=0.3)
     by_interval.xaxis.set_major_locator(MaxNLocator(integer=True))
     by_interval.legend(fontsize=8)

@@ -11,6 +11,8 @@ import base64
 from html import escape
 from typing import Any
 
+from edco.evaluation.headline import better, headline
+
 TOP_SAMPLES = 20
 STAGES = ("score", "select", "train", "evaluate")
 CSS = """
@@ -56,12 +58,13 @@ def render_report(
 
 
 def interval_table(metrics: list[dict[str, Any]], turnover: list[dict[str, Any]]) -> str:
-    """One row per interval: accuracy, signal, selection turnover, training loss and stage seconds."""
+    """One row per interval: the headline metric, signal, selection turnover, training loss and stage seconds."""
     moved = {row["interval"]: row for row in turnover}
+    metric = headline(metrics[0])[0] if metrics else "accuracy"
     header = [
         "interval",
-        "accuracy",
-        "base accuracy",
+        f"{metric} ({better(metric)} is better)",
+        f"base {metric}",
         "selected signal",
         "pool signal",
         "new",
@@ -75,8 +78,8 @@ def interval_table(metrics: list[dict[str, Any]], turnover: list[dict[str, Any]]
         churn = moved.get(m["interval"], {})
         cells = [
             str(m["interval"]),
-            _number(m.get("accuracy"), ".3f"),
-            _number(m.get("base_accuracy"), ".3f"),
+            _number(m.get(metric), ".3f"),
+            _number(m.get(f"base_{metric}"), ".3f"),
             _number(m.get("selected_signal_mean"), ".4g"),
             _number(m.get("pool_signal_mean"), ".4g"),
             *(_number(churn.get(part), "d") for part in ("new", "retained", "returned")),

@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from edco.evaluation.headline import better, headline
+
 NO_SIGNAL = "no signal measured"
 TURNOVER_PARTS = ("new", "retained", "returned")
 DPI = 100
@@ -66,18 +68,18 @@ def turnover_bars(turnover: list[dict[str, Any]], path: Path) -> Path:
 
 
 def accuracy_and_signal(metrics: list[dict[str, Any]], path: Path) -> Path:
-    """Accuracy against the base model, above the signal the selection chose against the pool's."""
+    """The headline metric (accuracy, the reference NLL, ...) against the base model's, above the signal
+    the selection chose against the pool's."""
     intervals = [m["interval"] for m in metrics]
+    metric = headline(metrics[0])[0] if metrics else "accuracy"
     fig = Figure(figsize=(7, 6), dpi=DPI, layout="constrained")
     accuracy, signal = fig.subplots(2, 1, sharex=True)
-    evaluated = [m for m in metrics if m.get("accuracy") is not None]  # evaluation.every skips some intervals
-    accuracy.plot(
-        [m["interval"] for m in evaluated], [m["accuracy"] for m in evaluated], marker="o", label="fine-tuned"
-    )
-    base = metrics[0].get("base_accuracy") if metrics else None
+    evaluated = [m for m in metrics if m.get(metric) is not None]  # evaluation.every skips some intervals
+    accuracy.plot([m["interval"] for m in evaluated], [m[metric] for m in evaluated], marker="o", label="fine-tuned")
+    base = metrics[0].get(f"base_{metric}") if metrics else None
     if base is not None:
         accuracy.axhline(base, color="grey", linestyle="--", linewidth=1, label="base model")
-    accuracy.set_ylabel("held-out accuracy")
+    accuracy.set_ylabel(f"held-out {metric}\n({better(metric)} is better)")
     accuracy.legend()
     name = _signal_name([m.get("signal") for m in metrics])
     means = {key: [m.get(f"{key}_signal_mean") for m in metrics] for key in ("selected", "pool")}

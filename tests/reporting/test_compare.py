@@ -148,3 +148,25 @@ def test_a_crashed_comparison_resumes_where_it_stopped(tiny_model_dir, prefect_a
     started = [(e["interval"], e["stage"]) for e in first.stage_log() if e["event"] == "started"]
     assert started.count((0, "train")) == 1  # the member resumed at its evaluate stage
     assert "| edco | 1 |" in (folder / "comparison.md").read_text()
+
+
+def nll_interval(nll: float, base: float = 2.0) -> dict:
+    free = {k: v for k, v in interval(0.0).items() if not k.endswith("accuracy")}
+    return {**free, "metric": "reference_nll", "reference_nll": nll, "base_reference_nll": base}
+
+
+def test_a_free_form_comparison_reads_its_metric_the_way_it_improves(tmp_path):
+    runs = {
+        ("edco", 0): [nll_interval(1.5), nll_interval(1.6)],
+        ("random", 0): [nll_interval(1.8), nll_interval(1.7)],
+    }
+    edco, random = comparison.summarize(runs)
+    assert (edco["metric"], edco["final_mean"], edco["best_mean"], edco["base"]) == ("reference_nll", 1.6, 1.5, 2.0)
+    assert random["best_mean"] == 1.7, "lower is better: the best interval is the lowest NLL"
+    assert edco["vs_random"] == pytest.approx(-0.1)
+    hours = (2 * (10.5 + 18.0 + 5.0)) / 3600
+    assert edco["gain_per_compute_hour"] == pytest.approx((2.0 - 1.6) / hours), "a falling NLL is a gain"
+    markdown = comparison.to_markdown([edco, random])
+    assert "| strategy | seeds | final reference_nll | best reference_nll |" in markdown
+    assert "reference_nll: lower is better" in markdown
+    comparison.plot(runs, tmp_path / "accuracy.png")
