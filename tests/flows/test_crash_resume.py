@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 from edco.storage.store import STAGES, RunStore
 from edco.tracking.mlflow_runs import MlflowTracker
-from tests.helpers import tiny_config
+from tests.helpers import JudgeServer, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +69,11 @@ GRPO = {
     "training.lr": 1e-4,
     "training.grpo": {"num_generations": 2, "iterations": 2, "max_completion_length": 4},
 }
+
+
+# A free-form interval with a judge: killed right after the first verdict of interval 1's evaluation is
+# cached (one request in flight at a time, so nothing else was answered and lost).
+FREE_JUDGED = {"data.kind": "reference", "data.limit": 16, "data.eval_limit": 6, "evaluation.max_new_tokens": 8}
 
 
 class Zygote:
@@ -153,7 +158,8 @@ def assert_resumed_without_rework(store: RunStore, reference: RunStore) -> None:
     tracker = MlflowTracker(store)
     runs = tracker.client.search_runs([tracker.client.get_experiment_by_name("edco").experiment_id])
     assert len(runs) == 1, "resume must log into the same MLflow run"
-    for key in ("accuracy", "train_loss", "grad_norm", "score_seconds", "evaluate_seconds"):
+    metric = store.metrics(0).get("metric", "accuracy")
+    for key in (metric, "train_loss", "grad_norm", "score_seconds", "evaluate_seconds"):
         assert [step for step, _ in tracker.metric_history(key)] == [0, 1, 2], key
     steps = sum(store.train_stats(i)["steps"] for i in range(3))
     assert [step for step, _ in tracker.metric_history("train/loss")] == list(range(1, steps + 1))
@@ -195,3 +201,31 @@ def test_repeated_sigkills_during_resume_still_converge(zygote, reference, tiny_
         assert outcome == {"code": None, "signal": signal.SIGKILL}, f"{point} was never reached"
     assert zygote.run(["resume", "tiny", "--root", root]) == {"code": 0, "signal": None}
     assert_resumed_without_rework(RunStore(tmp_path / "store" / "tiny"), reference)
+
+
+def test_sigkill_mid_judged_evaluation_resumes_without_asking_a_cached_question(zygote, tiny_model_dir, tmp_path):
+    (tmp_path / "reference").mkdir()
+    root = tmp_path / "store"
+    with JudgeServer(tmp_path / "asked.jsonl") as server:
+        judge = {"base_url": server.base_url, "model": "judge-test", "concurrency": 1}
+        reference = finished_reference(zygote, tiny_model_dir, tmp_path / "reference", **FREE_JUDGED, judge=judge)
+        by_reference = len(server.asked())
+        config = write_config(tmp_path / "run.yaml", tiny_model_dir, root, **FREE_JUDGED, judge=judge)
+        killed = zygote.run(["run", str(config)], EDCO_KILL_AT="judge.verdict@1")
+        assert killed == {"code": None, "signal": signal.SIGKILL}
+        cached = {_asked_as(json.loads(p.read_text())) for p in (root / ".shared" / "judge").glob("*.json")}
+        before_resume = len(server.asked())
+        assert zygote.run(["resume", "tiny", "--root", str(root)]) == {"code": 0, "signal": None}
+        resumed = server.asked()[before_resume:]
+        total = len(server.asked()) - by_reference
+    assert resumed and not cached & set(resumed), "the resume asked a question whose verdict was cached"
+    # The one request in flight when the process died was answered but never cached: asked again.
+    assert by_reference <= total <= by_reference + 1
+    store = RunStore(root / "tiny")
+    assert_resumed_without_rework(store, reference)
+    assert store.metrics(1)["judge_accuracy"] == reference.metrics(1)["judge_accuracy"]
+
+
+def _asked_as(verdict: dict) -> str:
+    """The message the judge sent for a cached verdict: its rubric, filled in."""
+    return verdict["rubric"].format(**{k: verdict[k] for k in ("question", "answer", "reference")})

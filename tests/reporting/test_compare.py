@@ -170,3 +170,14 @@ def test_a_free_form_comparison_reads_its_metric_the_way_it_improves(tmp_path):
     assert "| strategy | seeds | final reference_nll | best reference_nll |" in markdown
     assert "reference_nll: lower is better" in markdown
     comparison.plot(runs, tmp_path / "accuracy.png")
+
+
+def test_a_free_form_comparison_runs_and_reports_its_metric(tiny_model_dir, prefect_api, tmp_path):
+    overrides = {"curriculum.intervals": 1, "data.kind": "chat", "data.limit": 16, "evaluation.max_new_tokens": 0}
+    base = parse_config(tiny_config(tiny_model_dir, tmp_path, run_name="free", **overrides))
+    folder = run_comparison(base, ["edco", "random"], [0])
+    report = (folder / "comparison.md").read_text()
+    assert "final reference_nll" in report and "reference_nll: lower is better" in report
+    finals = {s: RunStore(tmp_path / f"free-{s}-s0").metrics(0)["reference_nll"] for s in ("edco", "random")}
+    assert f"| edco | 1 | {finals['edco']:.3f} ± 0.000 |" in report
+    assert f"{finals['edco'] - finals['random']:+.3f}" in report
