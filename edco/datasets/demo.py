@@ -509,7 +509,7 @@ def _choices(rng: random.Random, category: str, answer: int) -> list[str]:
 
 
 def _question(rng: random.Random, vendor: str, category: str, split: str) -> tuple[str, list[str]]:
-    """The question text, and its evidence lines (the log lines that are not noise)."""
+    """The question text, and the time (HH:MM:SS) of each evidence line (the log lines that are not noise)."""
     fmt, spec = _VENDORS[vendor], _SPLITS[split]
     host = f"{rng.choice(spec['sites'])}-{fmt['role']}{rng.randint(1, 99):02d}"
     values = _values(rng, vendor, split)
@@ -523,11 +523,13 @@ def _question(rng: random.Random, vendor: str, category: str, split: str) -> tup
     t = datetime(2025, month, day, rng.randint(0, 23), rng.randint(0, 59))
     seq = rng.randint(1, 60)
     lines: list[tuple[str, bool]] = []
+    times: list[str] = []
     for k, (key, noise) in enumerate(events):
         t += timedelta(seconds=rng.randint(0, 40))
         ts = fmt["ts"].format(mon=f"{t:%b}", day=t.day, hms=f"{t:%H:%M:%S}", year=t.year, ms=rng.randint(0, 999))
         body = _EVENTS[key][vendor].format(seq=seq + k, pid=rng.randint(1000, 9999), **values)
         lines.append((fmt["line"].format(ts=ts, host=host, body=body), noise))
+        times += [] if noise else [f"{t:%H:%M:%S}"]
 
     header = f"{fmt['display']} device {host} log excerpt:"
 
@@ -539,7 +541,7 @@ def _question(rng: random.Random, vendor: str, category: str, split: str) -> tup
         last_noise = max(k for k, (_, noise) in enumerate(lines) if noise)
         del lines[last_noise]
         text = render()
-    return text, [line for line, noise in lines if not noise]
+    return text, times
 
 
 def generate(split: Literal["pool", "eval"], seed: int = 0, n: int | None = None, kind: str = "choice") -> list[dict]:
@@ -547,7 +549,8 @@ def generate(split: Literal["pool", "eval"], seed: int = 0, n: int | None = None
 
     choice: {"id", "question", "choices": list[str], "answer": int (0-based), "category"}.
     reference: {"id", "question", "reference", "category"}: the question asks for the root cause
-    and the log lines that show it, and the reference states both (`_reference`).
+    and the log lines that show it, and the reference states both, citing the lines by their time
+    (`_reference`).
     chat: {"id", "messages": [user: that question, assistant: that reference], "category"}.
     Item i depends only on (seed, split, i), and is the same fault, logs and answer in every kind.
     """
@@ -565,14 +568,14 @@ def generate(split: Literal["pool", "eval"], seed: int = 0, n: int | None = None
         category = _block_pick(CATEGORIES, seed, split, "category", i)
         vendor = _block_pick(VENDORS, seed, split, "vendor", i)
         answer = _block_pick((0, 1, 2, 3), seed, split, "answer", i)
-        question, evidence = _question(rng, vendor, category, split)
+        question, times = _question(rng, vendor, category, split)
         record = {"id": f"{split}-{i:05d}", "question": question, "category": category}
         choices = _choices(rng, category, answer)
         if kind == "choice":
             records.append({**record, "choices": choices, "answer": answer})
             continue
         question = question.removesuffix(_QUESTION) + _FREE_FORM_QUESTION
-        reference = _reference(category, evidence)
+        reference = _reference(category, times)
         if kind == "reference":
             records.append({**record, "question": question, "reference": reference})
         else:
@@ -584,7 +587,9 @@ def generate(split: Literal["pool", "eval"], seed: int = 0, n: int | None = None
 _FREE_FORM_QUESTION = "What is the most likely root cause, and which log lines show it?"
 
 
-def _reference(category: str, evidence: list[str]) -> str:
-    """The free-form answer: the root cause, then the log lines that show it, as a person would write it."""
-    shown = "\n".join(f"- {line}" for line in evidence)
-    return f"Root cause: {_CATEGORIES[category]['description']}.\nShown by:\n{shown}"
+def _reference(category: str, times: list[str]) -> str:
+    """The free-form answer: the root cause, then the log lines that show it, cited by their time
+    (short, so that a 135M model can learn it in minutes, and checkable against the excerpt)."""
+    cited = times[0] if len(times) == 1 else f"{', '.join(times[:-1])} and {times[-1]}"
+    lines = "log line" if len(times) == 1 else "log lines"
+    return f"{_CATEGORIES[category]['description']}, shown by the {lines} at {cited}."
