@@ -490,8 +490,8 @@ class StorageConfig(_Section):
     root: Path = Field(Path("runs"), description="Store folder; each run lives in <root>/<run_name>/.")
     keep_checkpoints: Literal["all", "last", "best"] = Field(
         "all",
-        description="Interval checkpoints kept: 'all', 'last', or 'best' (by held-out accuracy, plus the last, "
-        "which the next interval or a resume starts from).",
+        description="Interval checkpoints kept: 'all', 'last', or 'best' (by the headline metric, "
+        "`evaluation.metric`, plus the last, which the next interval or a resume starts from).",
     )
 
 

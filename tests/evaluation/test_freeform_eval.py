@@ -66,3 +66,13 @@ def test_free_form_metrics_gather_the_means(tiny):
     assert set(metrics) == {"reference_nll", "exact_match", "token_f1", "rouge_l", "evaluate_tokens"}
     nll_only = free_form_metrics(model, tokenizer, records, EvaluationConfig(max_new_tokens=0))
     assert set(nll_only) == {"reference_nll", "evaluate_tokens"}
+
+
+def test_the_best_interval_follows_the_metric_direction():
+    from edco.evaluation.headline import best_of, headline
+
+    values = {0: 0.5, 1: 0.7, 2: 0.6}
+    assert best_of(values, "accuracy") == 1 and best_of(values, "reference_nll") == 0
+    assert best_of({}, "rouge_l") is None
+    assert headline({"accuracy": 0.4}) == ("accuracy", 0.4), "a store from before free-form kinds"
+    assert headline({"metric": "rouge_l", "rouge_l": 0.2, "accuracy": None}) == ("rouge_l", 0.2)
