@@ -10,9 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from prefect import flow, get_run_logger
+from transformers import PreTrainedTokenizerBase
 
 from edco.config.schema import EdcoConfig, config_diff, load_config
+from edco.data.kinds import kind_of
 from edco.data.prompts import check_lengths
 from edco.data.records import LoadResult, check_disjoint
 from edco.datasets.readers import load_records
@@ -71,20 +74,24 @@ def run_interval(store: RunStore, interval: int) -> None:
     prune_checkpoints(store, store.config().storage.keep_checkpoints, interval)
     metrics = store.metrics(interval)
     metric, value = headline(metrics)
-    if value is not None:
+    if not metrics.get("evaluate_tokens"):
+        get_run_logger().info("interval %d: not evaluated (evaluation.every)", interval)
+    else:
         answers = f", answers {metrics['predicted_letters']}" if "predicted_letters" in metrics else ""
         get_run_logger().info(
-            "interval %d: %s %.4f (base %.4f; %s is better)%s",
+            "interval %d: %s %s (base %s; %s is better)%s",
             interval,
             metric,
-            value,
-            metrics[f"base_{metric}"],
+            _shown(value),
+            _shown(metrics.get(f"base_{metric}")),
             better(metric),
             answers,
         )
-    else:
-        get_run_logger().info("interval %d: not evaluated (evaluation.every)", interval)
     track_interval(run_dir, interval)
+
+
+def _shown(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"  # a judge whose every reply was unparsed has no rate
 
 
 def prune_checkpoints(store: RunStore, keep: str, last: int) -> None:
@@ -118,6 +125,8 @@ def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:
                 hint="resume with the frozen config (edco resume), pick a new run_name, or pass --force",
             )
         if diff:
+            _check_fits(cfg, store.pool(), load_tokenizer(cfg.model))
+        if frozen.model_dump(exclude={"storage"}) != cfg.model_dump(exclude={"storage"}):  # forced, or a judge moved
             store.replace_config(cfg)
         return store
     pool, eval_set = (_load(cfg, split) for split in ("pool", "eval"))
@@ -128,15 +137,22 @@ def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:
             hint="evaluate on records of the pool's kind, or name it with data.kind",
         )
     check_disjoint(pool.table, eval_set.table)
-    check_metric(cfg, pool.kind)
-    if cfg.training.method == "grpo":
-        check_reward(cfg.training, pool.table)
-    interval_top_n(cfg, len(pool.table))  # refuses a top_n larger than the pool before anything is written
     tokenizer = load_tokenizer(cfg.model)
+    _check_fits(cfg, pool.table, tokenizer)
     for loaded in (pool, eval_set):
         check_lengths(loaded.table, tokenizer, cfg.model.max_length)
     store.create(cfg, pool.table, eval_set.table, pool.quarantined + eval_set.quarantined)
     return store
+
+
+def _check_fits(cfg: EdcoConfig, pool: pa.Table, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Refuse, before anything is written or trained, settings the pool's records cannot serve: a
+    headline metric or GRPO reward of another kind, a user reward that does not work, a top_n
+    larger than the pool."""
+    check_metric(cfg, kind_of(pool))
+    if cfg.training.method == "grpo":
+        check_reward(cfg.training, pool, tokenizer)
+    interval_top_n(cfg, len(pool))
 
 
 def _load(cfg: EdcoConfig, split: str) -> LoadResult:

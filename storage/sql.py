@@ -24,8 +24,8 @@ SCORES_EMPTY = (
 METRICS_EMPTY = "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::DOUBLE AS accuracy WHERE false"
 VERDICTS_EMPTY = (
     "SELECT NULL::VARCHAR AS question, NULL::VARCHAR AS answer, NULL::VARCHAR AS reference, NULL::VARCHAR AS rubric, "
-    "NULL::VARCHAR AS model, NULL::BOOLEAN AS accepted, NULL::VARCHAR AS reply, NULL::VARCHAR AS run, "
-    "NULL::INTEGER AS interval, NULL::DOUBLE AS asked_at WHERE false"
+    "NULL::VARCHAR AS model, NULL::INTEGER AS max_tokens, NULL::BOOLEAN AS accepted, NULL::VARCHAR AS reply, "
+    "NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::DOUBLE AS asked_at WHERE false"
 )
 
 TURNOVER = """

@@ -42,8 +42,9 @@ import pyarrow.parquet as pq
 from safetensors import safe_open
 
 from edco.config.schema import EdcoConfig, load_config
+from edco.data.kinds import Kind, kind_of
 from edco.errors import StoreError
-from edco.evaluation.headline import headline
+from edco.evaluation.headline import headline, headline_metric
 from edco.faultpoints import fault_point
 from edco.storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
 
@@ -260,9 +261,14 @@ class RunStore:
     def headline_values(self, intervals: Iterable[int]) -> tuple[str, dict[int, float]]:
         """The headline metric's name and its value by interval, of those among `intervals` that were
         evaluated (`evaluation.every` leaves the others without one)."""
+        intervals = list(intervals)
         found = [headline(self.metrics(i)) for i in intervals]
-        name = found[0][0] if found else "accuracy"
+        name = found[0][0] if found else headline_metric(self.config(), self.kind())
         return name, {i: value for i, (_, value) in zip(intervals, found) if value is not None}
+
+    def kind(self) -> Kind:
+        """The kind of records the run holds, read from its pool's schema."""
+        return kind_of(pq.read_schema(self.run_dir / "pool.parquet"))
 
     def training_seconds(self, interval: int) -> float:
         """The train stage's seconds less its model I/O and gradient diagnostics: what training

@@ -102,10 +102,10 @@ def _base(store: RunStore, cfg: EdcoConfig, interval: int, measure: Measure, eva
         "evaluation": cfg.evaluation.model_dump(exclude={"every", "metric"}),  # they change no measurement
         "eval_set": store.info()["files"]["eval.parquet"],
     }
-    if cfg.judge is not None:
-        key["judge"] = cfg.judge.model_dump(include={"model", "rubric"})
     if kind_of(eval_set) == "choice":  # keys as stores made before free-form kinds, which they share
         key["evaluation"] = cfg.evaluation.model_dump(include={"method", "batch_size"})
+    elif cfg.judge is not None:
+        key["judge"] = cfg.judge.model_dump(include={"model", "rubric", "max_tokens"})
     start = time.perf_counter()
 
     def measured() -> dict[str, Any]:

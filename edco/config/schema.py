@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -427,6 +427,18 @@ class JudgeConfig(_Section):
     retries: int = Field(3, ge=0, description="Retries of a failed request (timeouts, 5xx), with backoff.")
     max_tokens: int = Field(8, ge=1, description="Longest verdict the judge may write.")
 
+    OPERATIONAL: ClassVar[tuple[str, ...]] = ("base_url", "api_key_env", "concurrency", "timeout_s", "retries")
+    """How the judge is reached, which changes no verdict (not part of a run's identity)."""
+
+    @field_validator("rubric")
+    @classmethod
+    def _fillable(cls, v: str) -> str:
+        try:
+            v.format(question="q", answer="a", reference="r")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"must use only {{question}}, {{answer}} and {{reference}} ({exc!r})") from None
+        return v
+
 
 class EvaluationConfig(_Section):
     """How held-out accuracy is read; every readout is recorded, `method` is the one reported as `accuracy`."""
@@ -551,8 +563,9 @@ class EdcoConfig(_Section):
         return v
 
     def identity(self) -> dict[str, Any]:
-        """What defines the run's results: everything but where the store lives."""
-        return self.model_dump(mode="json", exclude={"storage"})
+        """What defines the run's results: everything but where the store lives and how the judge
+        is reached (an endpoint moved after an outage serves the same verdicts)."""
+        return self.model_dump(mode="json", exclude={"storage": True, "judge": set(JudgeConfig.OPERATIONAL)})
 
     def identity_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))

@@ -8,7 +8,7 @@ __all__, __getattr__ = lazy_exports(
     __name__,
     {
         "formats": ["LAYOUTS", "resolve_layout"],
-        "kinds": ["KINDS", "SCHEMAS", "Kind", "kind_of", "references", "rows"],
+        "kinds": ["KINDS", "SCHEMAS", "Kind", "kind_of", "prompt_texts", "references", "rows"],
         "prompts": [
             "LETTERS",
             "answer_text",

@@ -36,10 +36,10 @@ def _present(spec: str | list[str], row: dict[str, Any]) -> bool:
     return all(name in row for name in ([spec] if isinstance(spec, str) else spec))
 
 
-LAYOUTS: tuple[Layout, ...] = (
+LAYOUTS: tuple[Layout, ...] = (  # in order: a choice row that also has a `reference` column stays a choice row
+    Layout("edco", "choice", lambda row, c: _present(c.choices, row) and c.answer in row, {}),
     Layout("edco", "chat", lambda row, c: _present(c.messages, row), {}),
     Layout("edco", "reference", lambda row, c: c.reference in row, {}),
-    Layout("edco", "choice", lambda row, c: _present(c.choices, row) and c.answer in row, {}),
     Layout("sharegpt", "chat", _has("conversations"), {"messages": "conversations"}),
     Layout(
         "prompt-completion (conversational)",

@@ -52,10 +52,9 @@ def checked_reference(raw: dict, row: int, columns: ColumnMap) -> tuple[dict, Pr
 
 def checked_chat(raw: dict, row: int, columns: ColumnMap) -> tuple[dict, Problems]:
     problems: Problems = []
-    spec = columns.messages
-    field = spec if isinstance(spec, str) else spec[0]
+    spec = [columns.messages] if isinstance(columns.messages, str) else columns.messages
     rid = record_id(raw, row, columns, problems)
-    messages = collect(problems, field, _conversation, raw, [spec] if isinstance(spec, str) else spec)
+    messages = collect(problems, spec[0], _conversation, raw, spec)
     record = {
         "id": rid,
         "messages": messages,
@@ -86,31 +85,41 @@ def _other_answers(raw: dict, column: str | None) -> list[str]:
 
 
 def _conversation(raw: dict, columns: list[str]) -> list[dict[str, str]]:
-    """The turns of every column in order, as {role, content}; the last must be the assistant's."""
-    turns = [turn for column in columns for turn in as_list(required(raw, column))]
-    if not turns:
-        raise Invalid("no turns")
-    messages = [_message(turn, number) for number, turn in enumerate(turns, start=1)]
+    """The turns of every column in order, as {role, content}; the last must be the assistant's,
+    after a user turn that says something. A problem names the column and the turn in it."""
+    messages: list[dict[str, str]] = []
+    where: list[tuple[str, int]] = []  # (column, 1-based turn in that column) of each message
+    for column in columns:
+        for number, turn in enumerate(as_list(required(raw, column)), start=1):
+            messages.append(_message(turn, number, column))
+            where.append((column, number))
+    if not messages:
+        raise Invalid("no turns", columns[-1])
+    column, number = where[-1]
     if messages[-1]["role"] != "assistant":
-        raise Invalid(f"the last turn must be the assistant's (the target), got role {messages[-1]['role']!r}")
-    if not any(m["role"] == "user" for m in messages[:-1]):
-        raise Invalid("no user turn before the assistant's last turn")
-    text(messages[-1]["content"], f"{columns[-1]}[{len(messages)}].content")
+        reason = f"the last turn must be the assistant's (the target), got role {messages[-1]['role']!r}"
+        raise Invalid(reason, column)
+    text(messages[-1]["content"], f"{column}[{number}].content")
+    users = [k for k, m in enumerate(messages[:-1]) if m["role"] == "user"]
+    if not users:
+        raise Invalid("no user turn before the assistant's last turn", column)
+    user_column, user_number = where[users[-1]]
+    text(messages[users[-1]]["content"], f"{user_column}[{user_number}].content")
     return messages
 
 
-def _message(turn: Any, number: int) -> dict[str, str]:
+def _message(turn: Any, number: int, column: str) -> dict[str, str]:
     """One turn as {role, content}, from {role, content} or ShareGPT's {from, value}."""
     if not isinstance(turn, dict):
-        raise Invalid(f"turn {number}: expected an object with role and content, got {described(turn)}")
+        raise Invalid(f"turn {number}: expected an object with role and content, got {described(turn)}", column)
     sharegpt = "from" in turn and "role" not in turn
     role, content = (turn.get("from"), turn.get("value")) if sharegpt else (turn.get("role"), turn.get("content"))
     known = _SPEAKERS if sharegpt else {r: r for r in ROLES}
     if role not in known:
         allowed = ", ".join(known)
-        raise Invalid(f"turn {number}: unknown role {role!r} (expected one of {allowed})")
+        raise Invalid(f"turn {number}: unknown role {role!r} (expected one of {allowed})", column)
     if not isinstance(content, str):
-        raise Invalid(f"turn {number}: content must be a string, got {described(content)}")
+        raise Invalid(f"turn {number}: content must be a string, got {described(content)}", column)
     return {"role": known[role], "content": content}
 
 

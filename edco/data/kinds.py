@@ -61,12 +61,14 @@ SCHEMAS: dict[Kind, pa.Schema] = {
 _MARKERS: dict[str, Kind] = {"choices": "choice", "reference": "reference", "messages": "chat"}
 
 
-def kind_of(table: pa.Table) -> Kind:
-    """The kind a table of records holds, told by the one column only that kind has."""
+def kind_of(table: pa.Table | pa.Schema) -> Kind:
+    """The kind a table (or a Parquet file's schema) of records holds, told by the one column only
+    that kind has."""
+    names = table.names if isinstance(table, pa.Schema) else table.column_names
     for column, kind in _MARKERS.items():
-        if column in table.column_names:
+        if column in names:
             return kind
-    raise ValueError(f"not a table of records (columns: {', '.join(table.column_names)})")
+    raise ValueError(f"not a table of records (columns: {', '.join(names)})")
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -80,3 +82,17 @@ def references(record: dict[str, Any]) -> list[str]:
     if record["kind"] == "chat":
         return [record["messages"][-1]["content"]]
     return [record["reference"], *record["references"]]
+
+
+def prompt_texts(table: pa.Table) -> tuple[str, list[str]]:
+    """What makes each record's question what it is, and the field that holds it: the question
+    (choice), the question with its context (reference), every turn before the target (chat).
+    An eval record whose prompt text is in the pool was trained on."""
+    kind = kind_of(table)
+    if kind == "choice":
+        return "question", table["question"].to_pylist()
+    if kind == "reference":
+        return "question", [
+            f"{r['question']}\n\n{r['context'] or ''}" for r in table.select(["question", "context"]).to_pylist()
+        ]
+    return "messages", ["\n\n".join(m["content"] for m in turns[:-1]) for turns in table["messages"].to_pylist()]

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from edco.config.schema import ColumnMap
-from edco.data.kinds import SCHEMAS, Kind
+from edco.data.kinds import SCHEMAS, Kind, prompt_texts
 from edco.data.prompts import LETTERS
 from edco.errors import DataError, RowProblem
 
@@ -73,12 +73,16 @@ class Invalid(ValueError):
 
 
 def check_disjoint(pool: pa.Table, eval: pa.Table) -> None:  # noqa: A002 - the public name
-    """Refuse an eval set that shares ids or question texts with the pool: accuracy on items
-    the model was trained on would overstate what the curriculum achieved."""
+    """Refuse an eval set that shares ids or prompt texts (`edco.data.kinds.prompt_texts`) with the
+    pool: accuracy on items the model was trained on would overstate what the curriculum achieved."""
     eval_source, pool_source = _source_of(eval), _source_of(pool)
     problems: list[RowProblem] = []
-    for field, key in (("id", str), ("question", _normalised)):
-        pool_rows = {key(v): row for v, row in zip(pool.column(field).to_pylist(), pool.column("row").to_pylist())}
+    (prompt_field, pool_prompts), (_, eval_prompts) = prompt_texts(pool), prompt_texts(eval)
+    for field, key, pool_values, eval_values in (
+        ("id", str, pool["id"].to_pylist(), eval["id"].to_pylist()),
+        (prompt_field, _normalised, pool_prompts, eval_prompts),
+    ):
+        pool_rows = {key(v): row for v, row in zip(pool_values, pool.column("row").to_pylist())}
         problems += [
             RowProblem(
                 eval_source,
@@ -86,7 +90,7 @@ def check_disjoint(pool: pa.Table, eval: pa.Table) -> None:  # noqa: A002 - the 
                 field,
                 f"{field} {value!r:.80} is also in the pool {pool_source} (row {pool_rows[key(value)]})",
             )
-            for value, row in zip(eval.column(field).to_pylist(), eval.column("row").to_pylist())
+            for value, row in zip(eval_values, eval.column("row").to_pylist())
             if key(value) in pool_rows
         ]
     if not problems:

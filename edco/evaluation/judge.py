@@ -58,13 +58,15 @@ def parse_verdict(reply: str) -> bool | None:
 
 
 def verdict_key(cfg: JudgeConfig, item: Question) -> dict[str, Any]:
-    """What a verdict depends on: the item, the rubric and the judge model (not the endpoint)."""
+    """What a verdict depends on: the item, the rubric, the judge model and how long a reply it may
+    write (not the endpoint)."""
     return {
         "question": item.question,
         "answer": item.answer,
         "reference": item.reference,
         "rubric": cfg.rubric,
         "model": cfg.model,
+        "max_tokens": cfg.max_tokens,
     }
 
 
@@ -78,7 +80,6 @@ class Judge:
     def __init__(self, cfg: JudgeConfig, cache: VerdictCache | None = None) -> None:
         self.cfg = cfg
         self.cache = cache
-        self.asked = 0  # requests that reached the endpoint in this judge's lifetime
 
     def verdicts(self, items: Sequence[Question]) -> list[bool | None]:
         """Each item's verdict, in order: True (yes), False (no) or None (unparsed)."""
@@ -122,7 +123,6 @@ class Judge:
 
     def _one(self, client: Any, item: Question) -> dict[str, Any]:
         prompt = self.cfg.rubric.format(question=item.question, answer=item.answer, reference=item.reference)
-        self.asked += 1
         response = client.chat.completions.create(
             model=self.cfg.model,
             messages=[{"role": "user", "content": prompt}],

@@ -87,9 +87,9 @@ def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[st
     rows = []
     for strategy in strategies:
         seeds = sorted(seed for s, seed in runs if s == strategy)
-        final = [runs[strategy, seed][-1][metric] for seed in seeds]
+        final = [_value(runs[strategy, seed][-1], metric) for seed in seeds]
         best = [_best(runs[strategy, seed], metric) for seed in seeds]
-        base = [runs[strategy, seed][0][f"base_{metric}"] for seed in seeds]
+        base = [_value(runs[strategy, seed][0], f"base_{metric}") for seed in seeds]
         cost = [compute_seconds(runs[strategy, seed]) for seed in seeds]
         seconds = {kind: _mean([c[kind] for c in cost]) for kind in ("scoring", "training", "evaluation")}
         hours = sum(seconds.values()) / 3600
@@ -119,18 +119,26 @@ def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[st
 
 def _best(metrics: list[dict[str, Any]], metric: str) -> float:
     values = {i: m[metric] for i, m in enumerate(metrics) if m.get(metric) is not None}
-    return values[best_of(values, metric)]
+    best = best_of(values, metric)
+    return math.nan if best is None else values[best]
+
+
+def _value(metrics: dict[str, Any], key: str) -> float:
+    """A metric, NaN when absent or null (a judge whose every reply was unparsed has no acceptance rate)."""
+    value = metrics.get(key)
+    return math.nan if value is None else value
 
 
 def paired_difference(
     runs: dict[tuple[str, int], list[dict[str, Any]]], strategy: str, seeds: list[int], metric: str = "accuracy"
 ) -> dict[str, float]:
-    """The final headline metric minus random's with the same seed, mean and 95% t-interval over the
-    seeds both have: pairing by seed removes what the seed alone explains (the data order, the init)."""
+    """How much better the final headline metric is than random's with the same seed (positive:
+    better, whichever way the metric improves), mean and 95% t-interval over the seeds both have:
+    pairing by seed removes what the seed alone explains (the data order, the init)."""
     paired = [s for s in seeds if (BASELINE, s) in runs]
     if strategy == BASELINE or not paired:
         return {"vs_random": math.nan, "vs_random_lo": math.nan, "vs_random_hi": math.nan}
-    diffs = [runs[strategy, s][-1][metric] - runs[BASELINE, s][-1][metric] for s in paired]
+    diffs = [gain(_value(runs[strategy, s][-1], metric), _value(runs[BASELINE, s][-1], metric), metric) for s in paired]
     mean = _mean(diffs)
     if len(diffs) < 2:
         return {"vs_random": mean, "vs_random_lo": math.nan, "vs_random_hi": math.nan}
@@ -163,8 +171,9 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
         )
     lines.append("")
     lines.append(
-        f"{metric}: {better(metric)} is better; 'vs random' is the strategy's final {metric} minus random's with "
-        "the same seed; 'gain / compute h' is the improvement on the base model per compute hour."
+        f"{metric}: {better(metric)} is better. 'vs random': how much better the final {metric} is than random's "
+        "with the same seed (positive: better); 'gain / compute h': the improvement on the base model per compute "
+        "hour."
     )
     return "\n".join(lines) + "\n"
 

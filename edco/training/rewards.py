@@ -35,10 +35,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
+from transformers import PreTrainedTokenizerBase
 
 from edco.config.schema import TrainingConfig
 from edco.data.kinds import Kind, kind_of, references, rows
-from edco.data.prompts import LETTERS, conversation, reply_text
+from edco.data.prompts import LETTERS, reply_text, trainer_prompt
 from edco.errors import ConfigError
 from edco.evaluation.judge import Judge, Question
 from edco.evaluation.overlap import MEASURES
@@ -239,29 +240,39 @@ def reward_columns(records: pa.Table) -> dict[str, list[Any]]:
     return columns | {"references": [references(r) for r in records_]}
 
 
-def check_reward(cfg: TrainingConfig, records: pa.Table) -> None:
-    """Call a user's reward on the first records, each completed with its own target, before any
-    training: one that fails, returns the wrong number of values or something else than numbers
-    is refused with a ConfigError, instead of failing (or training on garbage) an hour in. A
-    built-in reward is only checked to fit the records' kind."""
+def check_reward(cfg: TrainingConfig, records: pa.Table, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Call a user's reward on the first records, each completed with its own target and passed
+    every keyword TRL's GRPOTrainer passes, before any training: one that fails, returns the wrong
+    number of values or anything but finite numbers is refused with a ConfigError, instead of
+    failing (or training on garbage) an hour in. A built-in reward is only checked to fit the
+    records' kind."""
     if ":" not in reward_name(cfg, kind_of(records)):
         return
     reward = user_reward(cfg.reward)
-    probe = records.slice(0, 2)
-    prompts = [conversation(r, "quick") for r in rows(probe)]
-    completions = [[{"role": "assistant", "content": reply_text(r)}] for r in rows(probe)]
+    probe = rows(records.slice(0, 2))
+    chat = bool(tokenizer.chat_template)  # TRL passes messages when the prompts are conversations
+    replies = [reply_text(r) for r in probe]
+    columns = reward_columns(records.slice(0, 2))
     try:
-        values = reward(prompts=prompts, completions=completions, **reward_columns(probe))
+        values = reward(
+            prompts=[trainer_prompt(tokenizer, r, "quick") for r in probe],
+            completions=[[{"role": "assistant", "content": t}] if chat else t for t in replies],
+            completion_ids=[tokenizer.encode(t, add_special_tokens=False) for t in replies],
+            trainer_state=None,
+            log_extra=lambda *args, **kwargs: None,
+            log_metric=lambda *args, **kwargs: None,
+            **columns,
+        )
     except Exception as exc:  # a user's code may raise anything; all of it means "refused"
         raise ConfigError(
             f"training.reward {cfg.reward!r} raised {type(exc).__name__}: {exc}",
-            hint="a reward takes (prompts, completions, **columns) as TRL passes them; "
-            f"its columns here are {', '.join(reward_columns(probe))}",
+            hint="a reward takes (prompts, completions, completion_ids, trainer_state, log_extra, log_metric, "
+            f"**columns) as TRL passes them; its columns here are {', '.join(columns)}",
         ) from None
-    if not isinstance(values, (list, tuple)) or len(values) != len(completions):
+    if not isinstance(values, (list, tuple)) or len(values) != len(replies):
         got = f"{len(values)} values" if isinstance(values, (list, tuple)) else type(values).__name__
-        raise ConfigError(f"training.reward {cfg.reward!r} returned {got} for {len(completions)} completions")
-    if any(v is not None and not _number(v) for v in values):  # TRL takes None as "no reward for this one"
+        raise ConfigError(f"training.reward {cfg.reward!r} returned {got} for {len(replies)} completions")
+    if not all(_number(v) for v in values):
         raise ConfigError(f"training.reward {cfg.reward!r} returned non-numbers: {values!r:.200}")
 
 

@@ -177,6 +177,20 @@ def test_skip_invalid_quarantines_bad_free_form_rows(tmp_path):
     assert "got role 'user'" in loaded.quarantined[0]["reason"]
 
 
+def test_a_problem_in_a_conversational_completion_names_that_column(tmp_path):
+    rows_ = [
+        {"prompt": CHAT[:4], "completion": [{"role": "assistant", "content": " "}]},
+        {"prompt": [*CHAT[:3], {"role": "user", "content": "  "}], "completion": CHAT[4:]},
+        {"prompt": CHAT[:4], "completion": [{"role": "bot", "content": "x"}]},
+    ]
+    path = write_jsonl(tmp_path / "data.jsonl", rows_)
+    with pytest.raises(DataError) as error:
+        load_records(str(path), ColumnMap())
+    assert f"{path}, row 1, field 'completion[1].content': empty" in str(error.value)
+    assert f"{path}, row 2, field 'prompt[4].content': empty" in str(error.value), "a blank last user turn"
+    assert f"{path}, row 3, field 'completion': turn 1: unknown role 'bot'" in str(error.value)
+
+
 def test_a_named_kind_reports_its_own_missing_fields(tmp_path):
     path = write_jsonl(tmp_path / "data.jsonl", [{"question": "Why?", "choices": ["a", "b"], "answer": 0}])
     with pytest.raises(DataError, match=r"row 1, field 'messages': missing"):

@@ -99,3 +99,29 @@ def test_grpo_with_the_judge_as_reward_caches_every_verdict(tiny_model_dir, pref
     assert verdicts == [{"n": len(asked)}]
     assert "judge_unparsed_frac" in metrics and "reward_mean" in metrics
     assert "judge_accuracy" not in metrics, "max_new_tokens 0: the evaluation judges nothing"
+
+
+def test_a_moved_judge_endpoint_continues_the_run_and_a_new_rubric_does_not(tiny_model_dir, tmp_path):
+    from edco.errors import ConfigError
+    from edco.flows.curriculum import create_or_check
+
+    def config(**judge: object):
+        judge = {"base_url": "http://127.0.0.1:1/v1", "model": "judge-test", **judge}
+        return parse_config(tiny_config(tiny_model_dir, tmp_path, **FREE, judge=judge))
+
+    store = create_or_check(config())
+    moved = create_or_check(config(base_url="http://127.0.0.1:2/v1", concurrency=8, api_key_env="KEY"))
+    assert moved.config().judge.base_url == "http://127.0.0.1:2/v1", "the run goes on with the endpoint it is given"
+    assert moved.config().identity_hash() == store.info()["config_hash"]
+    with pytest.raises(ConfigError, match="judge.rubric"):
+        create_or_check(config(rubric="Is {answer} right? yes or no"))
+    forced = config(rubric="Is {answer} right? yes or no")
+    with pytest.raises(ConfigError, match="evaluation.metric 'accuracy' does not apply to reference records"):
+        create_or_check(parse_config({**forced.model_dump(mode="json"), "evaluation": {"metric": "accuracy"}}), True)
+
+
+def test_a_rubric_with_an_unknown_placeholder_is_refused():
+    from edco.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"'judge.rubric': must use only \{question\}, \{answer\} and \{reference\}"):
+        parse_config({"run_name": "x", "judge": {"base_url": "u", "model": "m", "rubric": "{answer} vs {gold}"}})
