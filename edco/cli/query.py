@@ -94,7 +94,7 @@ def run_table(root: Path, run_name: str) -> Table:
     return interval_table(run_name, [{**m, **turnover.get(m["interval"], {})} for m in metrics])
 
 
-_COLUMNS = {  # metrics.json key -> column; a column appears when some interval has the key (GRPO's for GRPO runs)
+_COLUMNS = {  # metrics.json key -> column; a column appears when some interval has a value (GRPO's for GRPO runs)
     "accuracy": "accuracy",
     "base_accuracy": "base",
     "reference_nll": "reference NLL",
@@ -126,7 +126,7 @@ _COLUMNS = {  # metrics.json key -> column; a column appears when some interval 
 
 def interval_table(run: str, metrics: list[dict]) -> Table:
     """One row per interval: what the curriculum measured, what training reported, and the stages' seconds."""
-    keys = [key for key in _COLUMNS if any(key in m for m in metrics)]
+    keys = [key for key in _COLUMNS if any(m.get(key) is not None for m in metrics)]
     metric = headline(metrics[0])[0] if metrics else "accuracy"
     table = Table(title=f"run {run}", caption=f"headline: {metric} ({better(metric)} is better)")
     for column in ("interval", *(_COLUMNS[k] for k in keys), "seconds"):

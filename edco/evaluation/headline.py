@@ -34,7 +34,7 @@ def check_metric(cfg: EdcoConfig, kind: Kind) -> None:
 
 def headline(metrics: dict[str, Any]) -> tuple[str, float | None]:
     """(name, value) of an interval's headline metric; stores from before free-form kinds had accuracy."""
-    name = metrics.get("metric", "accuracy")
+    name = metrics.get("metric") or "accuracy"  # absent in a file, NULL in a view over several runs
     return name, metrics.get(name)
 
 

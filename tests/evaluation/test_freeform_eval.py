@@ -75,4 +75,5 @@ def test_the_best_interval_follows_the_metric_direction():
     assert best_of(values, "accuracy") == 1 and best_of(values, "reference_nll") == 0
     assert best_of({}, "rouge_l") is None
     assert headline({"accuracy": 0.4}) == ("accuracy", 0.4), "a store from before free-form kinds"
+    assert headline({"metric": None, "accuracy": 0.4}) == ("accuracy", 0.4), "the same run in a view over others"
     assert headline({"metric": "rouge_l", "rouge_l": 0.2, "accuracy": None}) == ("rouge_l", 0.2)
