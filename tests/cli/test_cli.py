@@ -13,7 +13,10 @@ def test_data_demo_writes_the_generator_output(tmp_path, capsys):
     out = tmp_path / "eval.jsonl"
     assert main(["data", "demo", "--out", str(out), "--split", "eval", "--seed", "3", "--n", "7"]) == 0
     assert [json.loads(line) for line in out.read_text().splitlines()] == demo.generate("eval", 3, 7)
-    assert "wrote 7 eval records" in capsys.readouterr().out
+    assert "wrote 7 eval choice records" in capsys.readouterr().out
+    assert main(["data", "demo", "--out", str(out), "--split", "eval", "--n", "2", "--kind", "reference"]) == 0
+    assert [json.loads(line) for line in out.read_text().splitlines()] == demo.generate("eval", 0, 2, "reference")
+    assert main(["data", "demo", "--out", str(out), "--kind", "prose"]) == 2
 
 
 def test_bad_config_exits_2_with_one_line_and_a_hint(tmp_path, capsys):
