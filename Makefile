@@ -6,6 +6,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-test-stamp
 PIP_QUIET := { grep -v '^WARNING: Location' || true; }
 
 .PHONY: demo test check lint install clean-runs
@@ -18,15 +19,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | $(PIP_QUIET)
 	touch $(STAMP)
 
+# The tests also cover the optional engines (Ray); `make demo` and the default install stay without them.
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,ray]' 2>&1 | $(PIP_QUIET)
+	touch $(TEST_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/edco run configs/demo.yaml
 
 # The whole suite (README, CI): the linter first, then every test.
-test: lint
+test: $(TEST_STAMP) lint
 	$(PY) -m pytest -q --durations=15
 
 # The fast tier while editing: the linter and the unit tests (no flow, not the real model, not the crash matrix).
-check: lint
+check: $(TEST_STAMP) lint
 	$(PY) -m pytest -q -m "not slow and not flow" --durations=10
 
 lint: $(STAMP)

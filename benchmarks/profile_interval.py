@@ -37,6 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 from benchmarks.harness import add_run_args, benchmark_parser, model_and_tokenizer
 from edco.models.loading import load_model
 from edco.scoring.signals import SIGNALS
+from edco.seeds import derive_seed
 from edco.selection.strategies import STRATEGIES
 from edco.storage.store import RunStore
 from edco.training.trainers import train
@@ -105,7 +106,8 @@ def replay(store: RunStore, interval: int) -> dict[str, dict[str, Any]]:
     model, tokenizer = model_and_tokenizer(cfg.model, store.model_checkpoint(interval))
     body, head = model_params(model)
     signal = SIGNALS[STRATEGIES[cfg.selection.strategy].signal]
-    wall, table, kinds, ops = profiled(lambda: signal.measure(model, tokenizer, store.pool(), cfg.scoring, None))
+    seed = derive_seed(cfg.seed, interval, "score")
+    wall, table, kinds, ops = profiled(lambda: signal.measure(model, tokenizer, store.pool(), cfg.scoring, None, seed))
     tokens = sum(table["model_tokens"].to_pylist())
     phases = {"scoring": {"seconds": wall, "tokens": tokens, "flops": 2 * body * tokens, "kinds": kinds, "ops": ops}}
     model = load_model(cfg.model, store.model_checkpoint(interval), training=True)

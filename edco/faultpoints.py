@@ -2,6 +2,8 @@
 
 Inactive unless an environment variable names the point (tests set them in a subprocess):
     EDCO_KILL_AT=<point>       the process SIGKILLs itself there (a crash: no cleanup runs)
+    EDCO_KILL_ONCE_FILE=<path> with EDCO_KILL_AT: kill only while <path> does not exist yet, so
+                               a process restarted to retry the same work (a Ray actor) gets through
     EDCO_FAIL_AT=<point>       raises InjectedFault (a transient OSError) there
     EDCO_FAIL_ONCE_FILE=<path> with EDCO_FAIL_AT: fail only while <path> does not exist yet,
                                so a retry of the same stage succeeds
@@ -20,12 +22,17 @@ class InjectedFault(OSError):
 
 
 def fault_point(name: str) -> None:
-    if os.environ.get("EDCO_KILL_AT") == name:
+    if os.environ.get("EDCO_KILL_AT") == name and _first_time(os.environ.get("EDCO_KILL_ONCE_FILE")):
         os.kill(os.getpid(), signal.SIGKILL)
-    if os.environ.get("EDCO_FAIL_AT") == name:
-        marker = os.environ.get("EDCO_FAIL_ONCE_FILE")
-        if marker:
-            if Path(marker).exists():
-                return
-            Path(marker).touch()
+    if os.environ.get("EDCO_FAIL_AT") == name and _first_time(os.environ.get("EDCO_FAIL_ONCE_FILE")):
         raise InjectedFault(f"injected fault at {name}")
+
+
+def _first_time(marker: str | None) -> bool:
+    """True without a marker file; with one, only until it exists (it is created now)."""
+    if not marker:
+        return True
+    if Path(marker).exists():
+        return False
+    Path(marker).touch()
+    return True

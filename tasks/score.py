@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ from prefect import task
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from edco.config.schema import EdcoConfig, ScoringConfig
+from edco.models.devices import torch_threads
 from edco.models.loading import load_model, load_tokenizer
-from edco.scoring import calibration, rescoring
-from edco.scoring.signals import SIGNALS
+from edco.scoring import calibration, ray_scoring, rescoring
+from edco.scoring.signals import SIGNALS, Measure
 from edco.seeds import derive_seed, seed_everything
 from edco.selection.strategies import STRATEGIES, interval_top_n
 from edco.storage.store import RunStore
@@ -31,27 +33,57 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
         return store.write_table(interval, "score", table, clock.timing())
     signal = SIGNALS[strategy.signal]
     pool = store.pool()
+    on_ray = cfg.scoring.backend == "ray" and strategy.signal == "entropy"
+    calibrating = strategy.signal == "entropy" and interval == 0 and _calibrated(cfg.scoring)
     with clock.timing_model_io():
         tokenizer = load_tokenizer(cfg.model)
-        model = load_model(cfg.model, store.model_checkpoint(interval)) if signal.needs_model else None
+        local = signal.needs_model and (not on_ray or calibrating)  # Ray's actors load their own
+        model = load_model(cfg.model, store.model_checkpoint(interval)) if local else None
     n = interval_top_n(cfg, len(pool))
     scoring, info = (
         _scoring(store, cfg, interval, model, tokenizer, pool, n) if strategy.signal == "entropy" else (cfg.scoring, {})
     )
+    measure = _measure(store, cfg, interval, signal.measure, on_ray)
     if interval > 0 and signal.needs_model and scoring.partial:
         previous = store.read_table(interval - 1, "select")
         before = store.read_table(interval - 2, "select") if interval > 1 else None
         plan = rescoring.plan(previous, before, scoring, n, derive_seed(cfg.seed, interval, "rescore"), interval)
         chosen = pool.filter(pc.is_in(pool["id"], value_set=previous["sample_id"].filter(pa.array(plan.rescore))))
-        fresh = rescoring.with_scored_at(signal.measure(model, tokenizer, chosen, scoring, clock.progress), interval)
+        fresh = rescoring.with_scored_at(measure(model, tokenizer, chosen, scoring, clock.progress), interval)
         table, info = rescoring.merge(previous, fresh, interval), {**info, **plan.summary()}
     else:
-        table = rescoring.with_scored_at(signal.measure(model, tokenizer, pool, scoring, clock.progress), interval)
+        table = rescoring.with_scored_at(measure(model, tokenizer, pool, scoring, clock.progress), interval)
         info = {**info, "rescored": table.num_rows, "carried": 0}
     measured = info["rescored"] if signal.needs_model else table.num_rows  # what the progress line counts
     clock.progress(measured, measured)  # signals without a model (length, none) report nothing themselves
     store.write_score_info(interval, info)
     return store.write_table(interval, "score", table, clock.timing())
+
+
+def _calibrated(scoring: ScoringConfig) -> bool:
+    """Whether interval 0 calibrates the prefix length (`prefix_tokens: auto`), on the stage's own model."""
+    return scoring.prefix_tokens == "auto" and scoring.mode != "full"
+
+
+def _measure(
+    store: RunStore, cfg: EdcoConfig, interval: int, measure: Measure, on_ray: bool
+) -> Callable[..., pa.Table]:
+    """The signal's measurement with the stage's per-batch sampling seed, under `scoring.threads`, in
+    this process or on Ray's scorer actors."""
+    seed = derive_seed(cfg.seed, interval, "score")
+    if on_ray:
+        checkpoint = store.model_checkpoint(interval)
+
+        def remote(model, tokenizer, records, scoring, progress) -> pa.Table:  # noqa: ANN001 - Measure's
+            return ray_scoring.score_table(cfg.model, checkpoint, tokenizer, records, scoring, cfg.ray, seed, progress)
+
+        return remote
+
+    def local(model, tokenizer, records, scoring, progress) -> pa.Table:  # noqa: ANN001 - Measure's
+        with torch_threads(scoring.threads):
+            return measure(model, tokenizer, records, scoring, progress, seed)
+
+    return local
 
 
 def _scoring(
@@ -64,7 +96,7 @@ def _scoring(
     n: int,
 ) -> tuple[ScoringConfig, dict[str, Any]]:
     """The entropy settings, with `prefix_tokens: auto` calibrated in interval 0 and read back after it."""
-    if cfg.scoring.prefix_tokens != "auto" or cfg.scoring.mode == "full":
+    if not _calibrated(cfg.scoring):
         return cfg.scoring, {}
     if interval > 0:
         return calibration.resolve(cfg.scoring, store.score_info(0)["calibration"]["choice"]), {}

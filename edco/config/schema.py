@@ -244,6 +244,19 @@ class ScoringConfig(_Section):
         "before it, only the boundary samples are scored. null: never skip.",
     )
 
+    backend: Literal["local", "ray"] = Field(
+        "local",
+        description="Where the entropy scorer runs: 'local' (the stage's process) or 'ray' (`workers` scorer "
+        "actors on a Ray cluster, see `ray`; one GPU each on GPUs). Each batch samples under its own seed on both.",
+    )
+    workers: int = Field(2, ge=1, description="backend 'ray': scorer actors, each loading the model once.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Torch threads of each scorer on CPUs: the stage's (local) or each actor's (ray); null: "
+        "torch's default locally, 1 per Ray actor. Scores are bit-identical across backends at equal threads.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
@@ -268,6 +281,18 @@ class ScoringConfig(_Section):
     @property
     def instruction(self) -> str:
         return self.prompt or ("quick" if self.mode == "prefix" else "reasoning")
+
+
+class RayConfig(_Section):
+    """The Ray cluster `scoring.backend: ray` scores on."""
+
+    address: str | None = Field(
+        None,
+        description="An existing cluster ('auto', 'ray://head:10001', 'head:6379'); null starts a local Ray for "
+        "the stage and stops it after.",
+    )
+    max_restarts: int = Field(2, ge=0, description="Restarts of a scorer actor whose process died.")
+    max_task_retries: int = Field(2, ge=0, description="Retries of a batch whose actor died while scoring it.")
 
 
 class SecConfig(_Section):
@@ -533,6 +558,7 @@ class EdcoConfig(_Section):
     judge: JudgeConfig | None = Field(
         None, description="An LLM judge for free-form answers (acceptance rate, `training.reward: judge`)."
     )
+    ray: RayConfig = Field(default_factory=RayConfig, description="The Ray cluster of `scoring.backend: ray`.")
     storage: StorageConfig = Field(default_factory=StorageConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
@@ -563,9 +589,11 @@ class EdcoConfig(_Section):
         return v
 
     def identity(self) -> dict[str, Any]:
-        """What defines the run's results: everything but where the store lives and how the judge
-        is reached (an endpoint moved after an outage serves the same verdicts)."""
-        return self.model_dump(mode="json", exclude={"storage": True, "judge": set(JudgeConfig.OPERATIONAL)})
+        """What defines the run's results: everything but where the store lives, which Ray cluster
+        scores, and how the judge is reached (an endpoint moved after an outage serves the same verdicts)."""
+        return self.model_dump(
+            mode="json", exclude={"storage": True, "ray": True, "judge": set(JudgeConfig.OPERATIONAL)}
+        )
 
     def identity_hash(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))

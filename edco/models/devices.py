@@ -6,6 +6,8 @@ batches there, so a config decides the placement in one place and no stage guess
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -70,3 +72,16 @@ def resolve_placement(cfg: ModelConfig) -> Placement:
         cuda_devices=cuda,
         bf16_supported=bool(cuda) and torch.cuda.is_bf16_supported(),
     )
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's intra-op threads set to `threads` (None: left as they are), then restored. On CPUs the
+    thread count changes how float sums are split, so scores are bit-identical only at equal counts."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

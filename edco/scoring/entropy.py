@@ -17,6 +17,7 @@ from edco.config.schema import ScoringConfig
 from edco.data.prompts import chat_prompts
 from edco.progress import Progress
 from edco.scoring.batching import length_batches
+from edco.seeds import derive_seed
 
 SCORE_SCHEMA = pa.schema(
     [
@@ -112,30 +113,66 @@ def eos_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> list[
     return sorted({tokenizer.eos_token_id, *ids} - {None})
 
 
+def batch_plan(
+    tokenizer: PreTrainedTokenizerBase, records: pa.Table, cfg: ScoringConfig
+) -> tuple[list[str], list[int], list[list[int]]]:
+    """The prompts, their token lengths, and the batches (record positions) they are scored in:
+    the same plan whichever backend scores them (`edco.scoring.ray_scoring` sends its batches
+    to workers)."""
+    prompts = chat_prompts(tokenizer, records, cfg.instruction)
+    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    return prompts, lengths, length_batches(lengths, cfg.batch_size)
+
+
+def batch_seed(seed: int | None, batch: int) -> int | None:
+    """Batch `batch`'s own sampling seed: its scores then depend on nothing but the batch, not on
+    which worker scored it or after which other batch."""
+    return None if seed is None else derive_seed(seed, batch, "score.batch")
+
+
 @torch.no_grad()
+def score_batch(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], cfg: ScoringConfig, seed: int | None
+) -> list[tuple[float, int]]:
+    """(score, tokens it averages over) of each prompt of one batch; `seed` seeds the sampling
+    (None: the RNG as the caller left it)."""
+    model.eval()
+    if seed is not None:
+        torch.manual_seed(seed)
+    entropies = generated_entropies(model, tokenizer, prompts, cfg)
+    return [(aggregate(e, cfg.aggregate, cfg.top_fraction, cfg.top_rounding), e.numel()) for e in entropies]
+
+
+def entropy_rows(
+    records: pa.Table, lengths: list[int], scored: list[tuple[float, int]], cfg: ScoringConfig
+) -> pa.Table:
+    """The score table from each record's (score, tokens), in the records' order."""
+    scores, n_tokens = [s for s, _ in scored], [n for _, n in scored]
+    model_tokens = [length + generated for length, generated in zip(lengths, n_tokens)]
+    return score_rows(records, scores, n_tokens, model_tokens, f"{cfg.mode}_entropy_{cfg.unit}")
+
+
 def score_table(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     records: pa.Table,
     cfg: ScoringConfig,
     progress: Progress | None = None,
+    seed: int | None = None,
 ) -> pa.Table:
     """Score every record exactly once, keyed by id, whatever the batch remainder.
 
-    Prompts are batched by length so padding stays small (`edco.scoring.batching`); callers seed the global
-    torch RNG beforehand when sampling.
+    Prompts are batched by length so padding stays small (`edco.scoring.batching`). With `seed`,
+    each batch samples under its own seed (`batch_seed`), as the Ray backend does; without, the
+    caller seeds the global torch RNG beforehand when sampling.
     """
-    model.eval()
-    prompts = chat_prompts(tokenizer, records, cfg.instruction)
-    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    scores: list[float] = [math.nan] * len(prompts)
-    n_tokens: list[int] = [0] * len(prompts)
+    prompts, lengths, batches = batch_plan(tokenizer, records, cfg)
+    scored: list[tuple[float, int]] = [(math.nan, 0)] * len(prompts)
     done = 0
-    for idx in length_batches(lengths, cfg.batch_size):
-        for i, ent in zip(idx, generated_entropies(model, tokenizer, [prompts[i] for i in idx], cfg)):
-            scores[i], n_tokens[i] = aggregate(ent, cfg.aggregate, cfg.top_fraction, cfg.top_rounding), ent.numel()
+    for k, idx in enumerate(batches):
+        for i, result in zip(idx, score_batch(model, tokenizer, [prompts[i] for i in idx], cfg, batch_seed(seed, k))):
+            scored[i] = result
         done += len(idx)
         if progress:
             progress(done, len(prompts))
-    model_tokens = [length + generated for length, generated in zip(lengths, n_tokens)]
-    return score_rows(records, scores, n_tokens, model_tokens, f"{cfg.mode}_entropy_{cfg.unit}")
+    return entropy_rows(records, lengths, scored, cfg)

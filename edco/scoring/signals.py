@@ -63,8 +63,9 @@ def no_signal(records: pa.Table) -> pa.Table:
 
 
 Measure = Callable[
-    [PreTrainedModel | None, PreTrainedTokenizerBase, pa.Table, ScoringConfig, Progress | None], pa.Table
+    [PreTrainedModel | None, PreTrainedTokenizerBase, pa.Table, ScoringConfig, Progress | None, int | None], pa.Table
 ]
+"""(model, tokenizer, records, scoring settings, progress, the stage's sampling seed) -> the score table."""
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,18 @@ class Signal:
 
 
 SIGNALS: dict[str, Signal] = {
-    "entropy": Signal(True, lambda model, tok, records, cfg, progress: score_table(model, tok, records, cfg, progress)),
+    "entropy": Signal(
+        True, lambda model, tok, records, cfg, progress, seed: score_table(model, tok, records, cfg, progress, seed)
+    ),
     "perplexity": Signal(
-        True, lambda model, tok, records, cfg, progress: perplexity_table(model, tok, records, cfg.batch_size, progress)
+        True,
+        lambda model, tok, records, cfg, progress, seed: perplexity_table(
+            model, tok, records, cfg.batch_size, progress
+        ),
     ),
     "ifd": Signal(
-        True, lambda model, tok, records, cfg, progress: ifd_table(model, tok, records, cfg.batch_size, progress)
+        True, lambda model, tok, records, cfg, progress, seed: ifd_table(model, tok, records, cfg.batch_size, progress)
     ),
-    "length": Signal(False, lambda model, tok, records, cfg, progress: length_table(tok, records)),
-    "none": Signal(False, lambda model, tok, records, cfg, progress: no_signal(records)),
+    "length": Signal(False, lambda model, tok, records, cfg, progress, seed: length_table(tok, records)),
+    "none": Signal(False, lambda model, tok, records, cfg, progress, seed: no_signal(records)),
 }
