@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -9,13 +17,16 @@ from prefect import task
 
 from edco import training
 from edco.config.schema import EdcoConfig
+from edco.errors import EdcoError
 from edco.evaluation.diagnostics import gradient_consistency, last_block_params
 from edco.evaluation.judge import Judge
+from edco.models.devices import resolve_placement
 from edco.models.loading import load_model, load_tokenizer, save_checkpoint
 from edco.seeds import derive_seed
 from edco.storage.store import RunStore
 from edco.storage.verdicts import VerdictStore
 from edco.tasks.stage import RETRIES, StageClock, run_stage
+from edco.tasks.train_worker import PROGRESS
 
 
 def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
@@ -24,11 +35,83 @@ def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
         tokenizer = load_tokenizer(cfg.model)
     records = store.selected_records(interval)
     diagnostics = _selection_diagnostics(model, tokenizer, records, cfg, derive_seed(cfg.seed, interval, "train"))
+    if cfg.training.launcher != "local":
+        del model  # the ranks load their own
+        return _launched(store, cfg, interval, clock, diagnostics)
     judge = Judge(cfg.judge, VerdictStore(store.run_dir.parent, store.name, interval)) if cfg.judge else None
     stats = training.train(model, tokenizer, records, cfg, interval, progress=clock.progress, judge=judge)
     with clock.timing_model_io():
         store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))
     return store.write_train_stats(interval, {**stats.to_json(), "diagnostics": diagnostics}, clock.timing())
+
+
+def _launched(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock, diagnostics: dict) -> Path:
+    """The interval trained by `training.num_processes` ranks in a subprocess (`tasks/train_worker.py`),
+    its checkpoint and stats then written into the store as a one-process stage writes them."""
+    with tempfile.TemporaryDirectory(prefix=".launch-", dir=store.run_dir) as out:
+        command = launch_command(cfg, [str(store.run_dir), str(interval), out])
+        log = Path(out) / "ranks.log"  # a file, not a pipe: the ranks' logging must never block on a full pipe
+        with log.open("w") as errors:
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True)
+            try:
+                for line in proc.stdout:
+                    if line.startswith(PROGRESS):
+                        clock.progress(*map(int, line.split()[1:3]))
+                code = proc.wait()
+            finally:
+                if proc.poll() is None:  # the stage itself failed or was interrupted: no rank outlives it
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        tail = _first_error(log.read_text().splitlines())
+        stats_file = Path(out) / "stats.json"
+        if code != 0 or not stats_file.exists():
+            raise LaunchError(
+                f"training interval {interval} on {cfg.training.num_processes} process(es) with "
+                f"{cfg.training.launcher} failed (exit code {code}):\n" + "\n".join(f"  {line}" for line in tail)
+            )
+        stats = json.loads(stats_file.read_text())
+        with clock.timing_model_io():
+            store.write_checkpoint(
+                interval, lambda tmp: shutil.copytree(Path(out) / "checkpoint", tmp, dirs_exist_ok=True)
+            )
+    return store.write_train_stats(interval, {**stats, "diagnostics": diagnostics}, clock.timing())
+
+
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*")
+
+
+def _first_error(lines: list[str]) -> list[str]:
+    """What to show of the ranks' output: the first rank's exception, else the last lines."""
+    found = [line for line in lines if _EXCEPTION.match(line)]
+    return found[:1] if found else lines[-8:]
+
+
+def launch_command(cfg: EdcoConfig, args: list[str]) -> list[str]:
+    """The launcher's command line for `tasks/train_worker.py` with `args`."""
+    n = str(cfg.training.num_processes)
+    worker = ["-m", "edco.tasks.train_worker", *args]
+    if cfg.training.launcher == "torchrun":  # --standalone: a free port on this node, no rendezvous server
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", n, *worker]
+    config = ["--config_file", str(cfg.training.accelerate_config)] if cfg.training.accelerate_config else []
+    cpu = ["--cpu"] if resolve_placement(cfg.model).device.type == "cpu" else []
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *config,
+        *cpu,
+        "--num_processes",
+        n,
+        "--module",
+        "edco.tasks.train_worker",
+        *args,
+    ]
+
+
+class LaunchError(EdcoError):
+    """The launched training failed; the stage wrote nothing, and a resume trains the interval again."""
+
+    hint = "the ranks' last lines are above; fix the cause and resume the run (finished intervals are kept)"
 
 
 def _selection_diagnostics(model, tokenizer, records, cfg: EdcoConfig, seed: int) -> dict[str, float]:  # noqa: ANN001

@@ -401,6 +401,26 @@ class TrainingConfig(_Section):
     overlap: Literal["rouge_l", "token_f1"] = Field(
         "rouge_l", description="The overlap reward's measure (best over the acceptable answers)."
     )
+    launcher: Literal["local", "torchrun", "accelerate"] = Field(
+        "local",
+        description="'local': train in the stage's process; 'torchrun' or 'accelerate': one subprocess per "
+        "interval launching `num_processes` ranks (data parallel through TRL); rank 0 writes the checkpoint.",
+    )
+    num_processes: int = Field(
+        1, ge=1, description="Ranks of torchrun / accelerate; batch_size is the global one, split across them."
+    )
+    accelerate_config: Path | None = Field(
+        None, description="launcher 'accelerate': a user's accelerate / DeepSpeed / FSDP config file, passed through."
+    )
+
+    @model_validator(mode="after")
+    def _batch_splits(self) -> TrainingConfig:
+        if self.launcher != "local" and self.batch_size % self.num_processes:
+            raise ValueError(
+                f"batch_size {self.batch_size} must split evenly over num_processes {self.num_processes} "
+                "(it is the global batch)"
+            )
+        return self
 
     @field_validator("reward")
     @classmethod

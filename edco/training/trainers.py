@@ -10,6 +10,7 @@ redo and get the same weights.
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ def train_sft(
     with tempfile.TemporaryDirectory(prefix="edco-sft-") as out:
         args = SFTConfig(
             **_trainer_args(model, cfg, seed, out, autocast),
-            per_device_train_batch_size=cfg.batch_size,
+            per_device_train_batch_size=cfg.batch_size // world_size(),
             num_train_epochs=cfg.epochs,
             completion_only_loss=True,
             max_length=None,  # too-long records are rejected before interval 0, never truncated
@@ -166,7 +167,7 @@ def train_grpo(
     with tempfile.TemporaryDirectory(prefix="edco-grpo-") as out:
         args = GRPOConfig(
             **_trainer_args(model, cfg, seed, out, autocast),
-            per_device_train_batch_size=cfg.batch_size * g.num_generations,
+            per_device_train_batch_size=cfg.batch_size // world_size() * g.num_generations,
             max_steps=g.iterations,
             num_generations=g.num_generations,
             beta=g.beta,
@@ -243,6 +244,13 @@ def train(
         measure_gain=cfg.selection.strategy == "sec",
         reward=reward_function(cfg.training, kind_of(records), judge) if grpo else None,
     )
+
+
+def world_size() -> int:
+    """Ranks training together (torchrun and accelerate set WORLD_SIZE); 1 in a plain process. The
+    configured batch is the global one: each rank takes its share, so a step sees as many samples
+    on N processes as on one."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _trainer_args(
