@@ -229,3 +229,20 @@ def test_sigkill_mid_judged_evaluation_resumes_without_asking_a_cached_question(
 def _asked_as(verdict: dict) -> str:
     """The message the judge sent for a cached verdict: its rubric, filled in."""
     return verdict["rubric"].format(**{k: verdict[k] for k in ("question", "answer", "reference")})
+
+
+TORCHRUN = {"training.launcher": "torchrun", "training.num_processes": 2}
+
+
+def test_a_rank_killed_mid_training_fails_the_run_and_the_resume_ends_as_uninterrupted(
+    zygote, tiny_model_dir, tmp_path
+):
+    (tmp_path / "reference").mkdir()
+    reference = finished_reference(zygote, tiny_model_dir, tmp_path / "reference", **TORCHRUN)
+    config = write_config(tmp_path / "run.yaml", tiny_model_dir, tmp_path / "store", **TORCHRUN)
+    failed = zygote.run(["run", str(config)], EDCO_KILL_AT="train.rank1.mid@1")
+    assert failed == {"code": 2, "signal": None}, "one rank's death fails the stage with a clear error"
+    store = RunStore(tmp_path / "store" / "tiny")
+    assert not store.checkpoint_dir(1).exists() and store.interval_problem(0) is None
+    assert zygote.run(["resume", "tiny", "--root", str(tmp_path / "store")]) == {"code": 0, "signal": None}
+    assert_resumed_without_rework(store, reference)
