@@ -59,12 +59,15 @@ class Scorer:
 
     def score(
         self, batch: int, ids: list[str], prompts: list[str], cfg: ScoringConfig, seed: int | None
-    ) -> tuple[int, list[str], list[tuple[float, int]]]:
+    ) -> tuple[int, list[str], list[tuple[float, int]], str]:
+        import ray
+
         from edco.faultpoints import fault_point
         from edco.scoring.entropy import score_batch
 
         fault_point(f"ray.batch@{batch}")  # crash tests: this actor's process dies with the batch unscored
-        return batch, ids, score_batch(self.model, self.tokenizer, prompts, cfg, seed)
+        pairs = score_batch(self.model, self.tokenizer, prompts, cfg, seed)
+        return batch, ids, pairs, ray.get_runtime_context().get_node_id()
 
     def pid(self) -> int:
         return os.getpid()
@@ -100,11 +103,13 @@ def score_table(
         (k, [ids[i] for i in idx], [prompts[i] for i in idx], cfg, batch_seed(seed, k)) for k, idx in enumerate(batches)
     ]
     scored: dict[str, tuple[float, int]] = {}
+    nodes: set[str] = set()
     with ray_session(cluster, cfg):
         actors = start_scorers(model, checkpoint, cfg, cluster)
         pool = ActorPool(actors)
         results = pool.map_unordered(lambda actor, job: actor.score.remote(*job), jobs)
-        for _, batch_ids, pairs in _checked(results, jobs):
+        for _, batch_ids, pairs, node in _checked(results, jobs):
+            nodes.add(node)
             for sample, pair in zip(batch_ids, pairs):
                 scored.setdefault(sample, pair)  # a retried batch that had already answered: dropped
             if progress:
@@ -112,10 +117,13 @@ def score_table(
     missing = [sample for sample in ids if sample not in scored]
     if missing:
         raise ScoringError(f"{len(missing)} pool sample(s) came back unscored from Ray: {', '.join(missing[:10])}")
-    return entropy_rows(records, lengths, [scored[sample] for sample in ids], cfg)
+    table = entropy_rows(records, lengths, [scored[sample] for sample in ids], cfg)
+    return table.replace_schema_metadata({b"ray_nodes": str(len(nodes)).encode()})  # how many nodes scored
 
 
-def _checked(results: Iterator[Any], jobs: list[tuple]) -> Iterator[tuple[int, list[str], list[tuple[float, int]]]]:
+def _checked(
+    results: Iterator[Any], jobs: list[tuple]
+) -> Iterator[tuple[int, list[str], list[tuple[float, int]], str]]:
     """The actors' results, a batch that failed for good turned into one clear error."""
     from ray.exceptions import RayError
 
@@ -134,7 +142,7 @@ def _checked(results: Iterator[Any], jobs: list[tuple]) -> Iterator[tuple[int, l
 
 
 def start_scorers(model: ModelConfig, checkpoint: Path | None, cfg: ScoringConfig, cluster: RayConfig) -> list[Any]:
-    """`cfg.workers` scorer actors: one GPU each when the model runs on a GPU, else `threads` CPUs each."""
+    """`cfg.workers` scorer actors, ready: one GPU each when the model runs on a GPU, else `threads` CPUs each."""
     import ray
 
     gpu = resolve_placement(model).device.type == "cuda"
@@ -144,8 +152,14 @@ def start_scorers(model: ModelConfig, checkpoint: Path | None, cfg: ScoringConfi
         num_cpus=0 if gpu else threads,
         max_restarts=cluster.max_restarts,
         max_task_retries=cluster.max_task_retries,
+        scheduling_strategy="SPREAD",  # over the cluster's nodes: losing one node loses the fewest scorers
     )
-    return [actor.remote(model, str(checkpoint) if checkpoint else None, threads) for _ in range(cfg.workers)]
+    actors = [actor.remote(model, str(checkpoint) if checkpoint else None, threads) for _ in range(cfg.workers)]
+    try:
+        ray.get([a.pid.remote() for a in actors])  # every model loaded before the first batch: batches spread over all
+    except ray.exceptions.RayError as exc:
+        raise ScoringError(f"a scorer actor could not start: {type(exc).__name__}: {str(exc)[:300]}") from None
+    return actors
 
 
 @contextmanager
@@ -160,7 +174,8 @@ def ray_session(cluster: RayConfig, cfg: ScoringConfig) -> Iterator[None]:
         return
     local = cluster.address is None
     cpus = cfg.workers * (cfg.threads or DEFAULT_ACTOR_THREADS)
-    options: dict[str, Any] = {"num_cpus": cpus} if local else {"address": cluster.address}
+    # "local": a new Ray, never one that `ray start` left behind (ray.init alone would join it)
+    options: dict[str, Any] = {"address": "local", "num_cpus": cpus} if local else {"address": cluster.address}
     ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **options)
     try:
         yield

@@ -4,6 +4,8 @@ failing one clear error."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -38,7 +40,7 @@ def local_scores(tiny, pool):
 
 
 def on_ray(tiny_model_dir, tokenizer, pool, cluster: RayConfig = RayConfig(), **env: str):
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
     try:
         return ray_scoring.score_table(ModelConfig(name=str(tiny_model_dir)), None, tokenizer, pool, CFG, cluster, SEED)
     finally:
@@ -50,7 +52,7 @@ def test_ray_scores_equal_the_local_scorer_bit_for_bit(tiny, tiny_model_dir, poo
     remote = ray_scoring.score_table(
         ModelConfig(name=str(tiny_model_dir)), None, tokenizer, pool, CFG, RayConfig(), SEED
     )  # starts a local Ray and stops it
-    assert remote.equals(local_scores)
+    assert remote.equals(local_scores)  # equal compares no metadata
     assert not ray.is_initialized()
     unseeded = entropy.score_table(*tiny, pool, CFG, seed=SEED + 1)
     assert not unseeded["score"].equals(local_scores["score"]), "the batch seeds are what makes them equal"
@@ -73,3 +75,82 @@ def test_a_batch_that_keeps_failing_fails_the_stage_with_one_clear_error(tiny, t
         )
     assert "scoring on Ray failed for good after its restarts and retries" in str(error.value)
     assert "batch(es) unscored" in str(error.value)
+
+
+class Node:
+    """`ray start --block` in a process group of its own, stopped by killing that group (never
+    `ray stop`, which would end every Ray process of the user on this machine)."""
+
+    def __init__(self, *args: str) -> None:
+        import os
+        import shutil
+        import subprocess
+
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a test cluster on 127.0.0.1 only
+        command = [shutil.which("ray", path=os.path.dirname(__import__("sys").executable)), "start", "--block", *args]
+        self.proc = subprocess.Popen(
+            command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_the_worker_node_of_a_two_node_cluster_killed_mid_scoring_loses_no_sample(
+    tiny, tiny_model_dir, local_scores, monkeypatch
+):
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    head = Node("--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false")
+    worker = None
+    try:
+        address = f"127.0.0.1:{port}"
+        monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+        deadline = time.time() + 120
+        worker = Node(f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1")
+        ray.init(address=address, log_to_driver=False)
+        while len([n for n in ray.nodes() if n["Alive"]]) < 2:
+            assert time.time() < deadline, "the worker node never joined"
+            time.sleep(1)
+        results: list[int] = []
+
+        def kill_worker_node(done: int, total: int) -> None:
+            # Each actor was given one batch at the start and a new one with each result: by the third
+            # result both nodes have answered, and the worker node's actor is in the middle of a batch.
+            results.append(done)
+            if len(results) == 3:
+                worker.kill()
+
+        pool = make_records(QUESTIONS * 6, ids=[f"s{i:02d}" for i in range(42)])
+        remote = ray_scoring.score_table(
+            ModelConfig(name=str(tiny_model_dir)),
+            None,
+            tiny[1],
+            pool,
+            CFG,
+            RayConfig(address=address),
+            SEED,
+            kill_worker_node,
+        )
+        assert len(results) > 3 and remote.equals(local_scores), "every sample scored exactly once, as locally"
+        assert remote.schema.metadata[b"ray_nodes"] == b"2", "the worker node's scorer took part before it died"
+    finally:
+        ray.shutdown()
+        if worker is not None:
+            worker.kill()
+        head.kill()
+        current = Path("/tmp/ray/ray_current_cluster")  # what `ray start` left for the next ray.init to join
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
