@@ -77,80 +77,27 @@ def test_a_batch_that_keeps_failing_fails_the_stage_with_one_clear_error(tiny, t
     assert "batch(es) unscored" in str(error.value)
 
 
-class Node:
-    """`ray start --block` in a process group of its own, stopped by killing that group (never
-    `ray stop`, which would end every Ray process of the user on this machine)."""
-
-    def __init__(self, *args: str) -> None:
-        import os
-        import shutil
-        import subprocess
-
-        env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a test cluster on 127.0.0.1 only
-        command = [shutil.which("ray", path=os.path.dirname(__import__("sys").executable)), "start", "--block", *args]
-        self.proc = subprocess.Popen(
-            command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    def kill(self) -> None:
-        import os
-        import signal
-
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=30)
-
-
 @pytest.mark.slow
 def test_the_worker_node_of_a_two_node_cluster_killed_mid_scoring_loses_no_sample(
-    tiny, tiny_model_dir, local_scores, monkeypatch
+    tiny_model_dir, local_scores, tmp_path
 ):
-    import socket
-    import time
+    """In a fresh driver process (`tests/ray_cluster.py`), as a user's would be: a Ray session this
+    test process held before leaves state (its auth token) that a second cluster rejects."""
+    import json
+    import os
+    import subprocess
+    import sys
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    head = Node("--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false")
-    worker = None
-    try:
-        address = f"127.0.0.1:{port}"
-        monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-        deadline = time.time() + 120
-        worker = Node(f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1")
-        ray.init(address=address, log_to_driver=False)
-        while len([n for n in ray.nodes() if n["Alive"]]) < 2:
-            assert time.time() < deadline, "the worker node never joined"
-            time.sleep(1)
-        results: list[int] = []
-
-        def kill_worker_node(done: int, total: int) -> None:
-            # Each actor was given one batch at the start and a new one with each result: by the third
-            # result both nodes have answered, and the worker node's actor is in the middle of a batch.
-            results.append(done)
-            if len(results) == 3:
-                worker.kill()
-
-        pool = make_records(QUESTIONS * 6, ids=[f"s{i:02d}" for i in range(42)])
-        remote = ray_scoring.score_table(
-            ModelConfig(name=str(tiny_model_dir)),
-            None,
-            tiny[1],
-            pool,
-            CFG,
-            RayConfig(address=address),
-            SEED,
-            kill_worker_node,
-        )
-        assert len(results) > 3 and remote.equals(local_scores), "every sample scored exactly once, as locally"
-        assert remote.schema.metadata[b"ray_nodes"] == b"2", "the worker node's scorer took part before it died"
-    finally:
-        ray.shutdown()
-        if worker is not None:
-            worker.kill()
-        head.kill()
-        current = Path("/tmp/ray/ray_current_cluster")  # what `ray start` left for the next ray.init to join
-        if current.exists() and current.read_text().strip().endswith(f":{port}"):
-            current.unlink()
+    out = tmp_path / "scores.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    subprocess.run(
+        [sys.executable, "-m", "tests.ray_cluster", str(tiny_model_dir), str(out)],
+        env=env,
+        check=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+    )
+    found = json.loads(out.read_text())
+    assert found["results"] > 3 and found["nodes"] == 2, "the worker node's scorer took part before it died"
+    assert found["ids"] == local_scores["sample_id"].to_pylist()
+    assert found["scores"] == local_scores["score"].to_pylist(), "every sample scored exactly once, as locally"
