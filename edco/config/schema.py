@@ -486,7 +486,9 @@ class JudgeConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """How held-out accuracy is read; every readout is recorded, `method` is the one reported as `accuracy`."""
+    """How the held-out set is measured: for choice records every accuracy readout is recorded and
+    `method` is the one reported as `accuracy`; free-form records get the reference NLL and, on
+    greedy answers, exact match, token F1, ROUGE-L and the judge's acceptance."""
 
     method: Literal["letter", "cloze", "option_text"] = Field(
         "letter",
