@@ -180,4 +180,4 @@ def test_a_free_form_comparison_runs_and_reports_its_metric(tiny_model_dir, pref
     assert "final reference_nll" in report and "reference_nll: lower is better" in report
     finals = {s: RunStore(tmp_path / f"free-{s}-s0").metrics(0)["reference_nll"] for s in ("edco", "random")}
     assert f"| edco | 1 | {finals['edco']:.3f} ± 0.000 |" in report
-    assert f"{finals['edco'] - finals['random']:+.3f}" in report
+    assert f"{finals['random'] - finals['edco']:+.3f}" in report, "vs random: how much lower (better) edco's NLL is"

@@ -56,13 +56,13 @@ def test_the_overlap_reward_scores_each_completion_against_its_answers():
     assert reward.__name__ == "token_f1_reward"
 
 
-def test_the_default_reward_follows_the_kind_and_a_wrong_one_is_refused():
+def test_the_default_reward_follows_the_kind_and_a_wrong_one_is_refused(tiny):
     assert reward_function(TrainingConfig(), "choice").__name__ == "answer_reward"
     assert reward_function(TrainingConfig(), "chat").__name__ == "rouge_l_reward"
     with pytest.raises(ConfigError, match="training.reward 'choice' does not apply to reference records"):
         reward_function(TrainingConfig(reward="choice"), "reference")
     with pytest.raises(ConfigError, match="training.reward 'overlap' does not apply to choice records"):
-        check_reward(TrainingConfig(reward="overlap"), make_records(QUESTIONS[:2]))
+        check_reward(TrainingConfig(reward="overlap"), make_records(QUESTIONS[:2]), tiny[1])
 
 
 @pytest.mark.parametrize(
@@ -75,13 +75,13 @@ def test_the_default_reward_follows_the_kind_and_a_wrong_one_is_refused():
         ("broken", "raised KeyError: 'answer'"),
     ],
 )
-def test_a_user_reward_that_cannot_work_is_refused_before_training(name, message):
+def test_a_user_reward_that_cannot_work_is_refused_before_training(tiny, name, message):
     records = make_free_form_records("reference", QUESTIONS[:3])
     with pytest.raises(ConfigError) as error:
-        check_reward(TrainingConfig(method="grpo", reward=f"{USER}:{name}"), records)
+        check_reward(TrainingConfig(method="grpo", reward=f"{USER}:{name}"), records, tiny[1])
     assert message in str(error.value)
     with pytest.raises(ConfigError, match="cannot import it"):
-        check_reward(TrainingConfig(reward="tests.training.no_such_module:f"), records)
+        check_reward(TrainingConfig(reward="tests.training.no_such_module:f"), records, tiny[1])
 
 
 def test_grpo_trains_free_form_records_with_a_user_reward(fresh):
@@ -94,7 +94,7 @@ def test_grpo_trains_free_form_records_with_a_user_reward(fresh):
         lr=1e-3,
         grpo={"num_generations": 2, "iterations": 2, "max_completion_length": 4},
     )
-    check_reward(cfg, records)
+    check_reward(cfg, records, tokenizer)
     stats = train_grpo(model, tokenizer, records, cfg, seed=0)
     assert stats.steps == 2
     assert stats.summary["reward_mean"] == pytest.approx(1.0), "4-token completions are shorter than every reference"
