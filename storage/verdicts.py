@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edco.evaluation.judge import key_digest
+from edco.config.schema import EdcoConfig
+from edco.evaluation.judge import Judge, key_digest
 from edco.faultpoints import fault_point
 from edco.storage.files import write_json
 
@@ -41,3 +42,9 @@ class VerdictStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_json(self._path(key), {**key, **verdict, **self.asker, "asked_at": time.time()})
         fault_point(f"judge.verdict@{self.asker['interval']}")  # crash tests: a verdict is kept, the stage is not
+
+
+def store_judge(cfg: EdcoConfig, store_root: Path, run: str, interval: int) -> Judge | None:
+    """The run's judge with its verdicts kept in the store (None without a `judge` section): what
+    the evaluate and train stages, and each training rank, ask."""
+    return Judge(cfg.judge, VerdictStore(store_root, run, interval)) if cfg.judge else None

@@ -16,12 +16,11 @@ from edco.data.kinds import kind_of
 from edco.evaluation.accuracy import predict
 from edco.evaluation.freeform import free_form_metrics
 from edco.evaluation.headline import headline_metric
-from edco.evaluation.judge import Judge
 from edco.evaluation.metrics import accuracies, answer_spread, interval_metrics
 from edco.models.loading import load_model, load_tokenizer
 from edco.progress import Progress
 from edco.storage.store import RunStore
-from edco.storage.verdicts import VerdictStore
+from edco.storage.verdicts import store_judge
 from edco.tasks.stage import RETRIES, StageClock, run_stage
 
 
@@ -61,7 +60,7 @@ def _measure(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, ev
     the answers of choice records, the free-form metrics (and the judge's verdicts, cached in the
     store) of the others; each with the tokens it read."""
     if kind_of(eval_set) != "choice":
-        judge = Judge(cfg.judge, VerdictStore(store.run_dir.parent, store.name, interval)) if cfg.judge else None
+        judge = store_judge(cfg, store.run_dir.parent, store.name, interval)
         return lambda model, progress: free_form_metrics(model, tokenizer, eval_set, cfg.evaluation, judge, progress)
 
     def choice(model: Any, progress: Progress | None) -> dict[str, Any]:

@@ -19,12 +19,11 @@ from edco import training
 from edco.config.schema import EdcoConfig
 from edco.errors import EdcoError
 from edco.evaluation.diagnostics import gradient_consistency, last_block_params
-from edco.evaluation.judge import Judge
 from edco.models.devices import resolve_placement
 from edco.models.loading import load_model, load_tokenizer, save_checkpoint
 from edco.seeds import derive_seed
 from edco.storage.store import RunStore
-from edco.storage.verdicts import VerdictStore
+from edco.storage.verdicts import store_judge
 from edco.tasks.stage import RETRIES, StageClock, run_stage
 from edco.tasks.train_worker import PROGRESS
 
@@ -38,7 +37,7 @@ def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
     if cfg.training.launcher != "local":
         del model  # the ranks load their own
         return _launched(store, cfg, interval, clock, diagnostics)
-    judge = Judge(cfg.judge, VerdictStore(store.run_dir.parent, store.name, interval)) if cfg.judge else None
+    judge = store_judge(cfg, store.run_dir.parent, store.name, interval)
     stats = training.train(model, tokenizer, records, cfg, interval, progress=clock.progress, judge=judge)
     with clock.timing_model_io():
         store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))

@@ -18,12 +18,11 @@ import sys
 from pathlib import Path
 
 from edco import training
-from edco.evaluation.judge import Judge
 from edco.faultpoints import fault_point
 from edco.models.loading import load_model, load_tokenizer, save_checkpoint
 from edco.seeds import derive_seed, seed_everything
 from edco.storage.store import RunStore
-from edco.storage.verdicts import VerdictStore
+from edco.storage.verdicts import store_judge
 
 PROGRESS = "edco-progress"
 WORLD_MISMATCH = 3  # exit code: the launcher ran another number of processes than asked
@@ -44,7 +43,7 @@ def main(argv: list[str]) -> int:
     seed_everything(derive_seed(cfg.seed, interval, "train"))  # as the one-process stage seeds
     model = load_model(cfg.model, store.model_checkpoint(interval), training=True)
     tokenizer = load_tokenizer(cfg.model)
-    judge = Judge(cfg.judge, VerdictStore(store.run_dir.parent, store.name, interval)) if cfg.judge else None
+    judge = store_judge(cfg, store.run_dir.parent, store.name, interval)
 
     def progress(done: int, total: int) -> None:
         if 2 * done >= total:

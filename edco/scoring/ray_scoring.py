@@ -181,10 +181,3 @@ def ray_session(cluster: RayConfig, cfg: ScoringConfig) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()  # stops a local Ray; only disconnects from an existing cluster
-
-
-def actor_pids(actors: list[Any]) -> list[int]:
-    """Each actor's process id (tests kill one mid-scoring)."""
-    import ray
-
-    return ray.get([actor.pid.remote() for actor in actors])
