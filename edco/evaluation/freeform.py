@@ -17,20 +17,22 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 
 from edco.config.schema import EvaluationConfig
 from edco.data.kinds import references, rows
-from edco.data.prompts import chat_prompts, sft_examples
+from edco.data.prompts import sft_examples
 from edco.evaluation.judge import Judge, Question, acceptance
 from edco.evaluation.overlap import MEASURES
 from edco.progress import Progress
-from edco.scoring.batching import length_batches
-from edco.scoring.entropy import eos_ids
+from edco.scoring.entropy import batch_plan, eos_ids
 from edco.scoring.losses import batched_answer_losses
 
 
 def reference_nlls(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: pa.Table, batch_size: int
-) -> list[float]:
-    """Each record's mean reference NLL given its quick prompt (the prompt SFT trains on)."""
-    return batched_answer_losses(model, sft_examples(tokenizer, records, end=False), batch_size)[0]
+) -> tuple[list[float], int]:
+    """Each record's mean reference NLL given its quick prompt (the prompt SFT trains on), and the
+    tokens the model read for them."""
+    examples = sft_examples(tokenizer, records, end=False)
+    nlls = batched_answer_losses(model, examples, batch_size)[0]
+    return nlls, sum(len(prompt) + len(reference) for prompt, reference in examples)
 
 
 @torch.no_grad()
@@ -44,15 +46,14 @@ def greedy_answers(
 ) -> tuple[list[str], int]:
     """Each record's greedy answer to its quick prompt, up to its end of turn, and the tokens read."""
     model.eval()
-    prompts = chat_prompts(tokenizer, records, "quick")
-    lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+    prompts, lengths, batches = batch_plan(tokenizer, records, "quick", batch_size)
     stop = eos_ids(tokenizer, model)
     config = GenerationConfig(
         max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=stop
     )
     answers: list[str] = [""] * len(prompts)
     spent, done = 0, 0
-    for idx in length_batches(lengths, batch_size):
+    for idx in batches:
         batch = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         out = model.generate(**batch.to(model.device), generation_config=config)
         for i, tokens in zip(idx, out[:, batch["input_ids"].shape[1] :].tolist()):
@@ -74,20 +75,17 @@ def free_form_metrics(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The interval's free-form metrics, means over the eval set, and `evaluate_tokens`."""
-    nll = reference_nlls(model, tokenizer, records, cfg.batch_size)
+    nll, spent = reference_nlls(model, tokenizer, records, cfg.batch_size)
     out: dict[str, Any] = {"reference_nll": sum(nll) / len(nll)}
-    spent = sum(len(p) + len(t) for p, t in sft_examples(tokenizer, records, end=False))
     if cfg.max_new_tokens:
         answers, generated = greedy_answers(model, tokenizer, records, cfg.max_new_tokens, cfg.batch_size, progress)
         spent += generated
-        acceptable = [references(record) for record in rows(records)]
+        records_ = rows(records)
+        acceptable = [references(record) for record in records_]
         for name, measure in MEASURES.items():
             out[name] = sum(measure(a, refs) for a, refs in zip(answers, acceptable)) / len(answers)
         if judge is not None:
-            items = [
-                Question(record["question"], answer, refs[0])
-                for record, answer, refs in zip(rows(records), answers, acceptable)
-            ]
+            items = [Question(r["question"], a, refs[0]) for r, a, refs in zip(records_, answers, acceptable)]
             out |= acceptance(judge.verdicts(items))
     elif progress:
         progress(len(nll), len(nll))

@@ -114,14 +114,14 @@ def eos_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> list[
 
 
 def batch_plan(
-    tokenizer: PreTrainedTokenizerBase, records: pa.Table, cfg: ScoringConfig
+    tokenizer: PreTrainedTokenizerBase, records: pa.Table, instruction: str, batch_size: int
 ) -> tuple[list[str], list[int], list[list[int]]]:
-    """The prompts, their token lengths, and the batches (record positions) they are scored in:
-    the same plan whichever backend scores them (`edco.scoring.ray_scoring` sends its batches
-    to workers)."""
-    prompts = chat_prompts(tokenizer, records, cfg.instruction)
+    """The prompts under `instruction`, their token lengths, and the batches (record positions) they
+    are generated in: the same plan whichever backend scores them (`edco.scoring.ray_scoring` sends
+    its batches to workers), and the plan of the greedy answers evaluation reads."""
+    prompts = chat_prompts(tokenizer, records, instruction)
     lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-    return prompts, lengths, length_batches(lengths, cfg.batch_size)
+    return prompts, lengths, length_batches(lengths, batch_size)
 
 
 def batch_seed(seed: int | None, batch: int) -> int | None:
@@ -166,7 +166,7 @@ def score_table(
     each batch samples under its own seed (`batch_seed`), as the Ray backend does; without, the
     caller seeds the global torch RNG beforehand when sampling.
     """
-    prompts, lengths, batches = batch_plan(tokenizer, records, cfg)
+    prompts, lengths, batches = batch_plan(tokenizer, records, cfg.instruction, cfg.batch_size)
     scored: list[tuple[float, int]] = [(math.nan, 0)] * len(prompts)
     done = 0
     for k, idx in enumerate(batches):

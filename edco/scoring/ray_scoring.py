@@ -97,7 +97,7 @@ def score_table(
     require_ray()
     from ray.util import ActorPool
 
-    prompts, lengths, batches = batch_plan(tokenizer, records, cfg)
+    prompts, lengths, batches = batch_plan(tokenizer, records, cfg.instruction, cfg.batch_size)
     ids = records["id"].to_pylist()
     jobs = [
         (k, [ids[i] for i in idx], [prompts[i] for i in idx], cfg, batch_seed(seed, k)) for k, idx in enumerate(batches)
