@@ -84,17 +84,20 @@ class Judge:
     def verdicts(self, items: Sequence[Question]) -> list[bool | None]:
         """Each item's verdict, in order: True (yes), False (no) or None (unparsed)."""
         keys = [verdict_key(self.cfg, item) for item in items]
+        digests = [key_digest(key) for key in keys]
         found: dict[str, dict[str, Any]] = {}
         missing: dict[str, tuple[dict[str, Any], Question]] = {}
-        for key, item in zip(keys, items):
+        for key, digest, item in zip(keys, digests, items):
+            if digest in found or digest in missing:  # the same question twice in one call: asked once
+                continue
             cached = self.cache.get(key) if self.cache else None
             if cached is not None:
-                found[key_digest(key)] = cached
+                found[digest] = cached
             else:
-                missing.setdefault(key_digest(key), (key, item))
+                missing[digest] = (key, item)
         if missing:
             found |= self._ask(missing)
-        return [found[key_digest(key)]["accepted"] for key in keys]
+        return [found[digest]["accepted"] for digest in digests]
 
     def _ask(self, missing: dict[str, tuple[dict[str, Any], Question]]) -> dict[str, dict[str, Any]]:
         client = self._client()
