@@ -29,13 +29,15 @@ from edco.tasks.train_worker import PROGRESS
 
 
 def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
-    with clock.timing_model_io():
-        model = load_model(cfg.model, store.model_checkpoint(interval), training=True)
+    launched = cfg.training.launcher != "local"
+    with clock.timing_model_io():  # launched ranks load their own: here only for the diagnostics, if any
+        needed = not launched or cfg.diagnostics.gradient_samples
+        model = load_model(cfg.model, store.model_checkpoint(interval), training=True) if needed else None
         tokenizer = load_tokenizer(cfg.model)
     records = store.selected_records(interval)
     diagnostics = _selection_diagnostics(model, tokenizer, records, cfg, derive_seed(cfg.seed, interval, "train"))
-    if cfg.training.launcher != "local":
-        del model  # the ranks load their own
+    if launched:
+        del model  # before the ranks start: they need the memory
         return _launched(store, cfg, interval, clock, diagnostics)
     judge = store_judge(cfg, store.run_dir.parent, store.name, interval)
     stats = training.train(model, tokenizer, records, cfg, interval, progress=clock.progress, judge=judge)
