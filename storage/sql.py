@@ -27,6 +27,11 @@ VERDICTS_EMPTY = (
     "NULL::VARCHAR AS model, NULL::INTEGER AS max_tokens, NULL::BOOLEAN AS accepted, NULL::VARCHAR AS reply, "
     "NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::DOUBLE AS asked_at WHERE false"
 )
+ITEMS_EMPTY = (
+    "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::VARCHAR AS model, NULL::VARCHAR AS item_id, "
+    "NULL::VARCHAR AS category, NULL::VARCHAR AS predicted, NULL::BOOLEAN AS correct, NULL::DOUBLE AS value, "
+    "NULL::VARCHAR AS metric, NULL::DOUBLE AS metric_value WHERE false"
+)
 
 TURNOVER = """
 WITH sel AS (SELECT run, interval, sample_id FROM scores WHERE selected),
@@ -52,9 +57,11 @@ def connect(root: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET autoinstall_known_extensions = false")
     scores = _glob_view(root, "scores.parquet", "read_parquet({}, union_by_name = true)", SCORES_EMPTY)
     metrics = _glob_view(root, "metrics.json", "read_json_auto({}, union_by_name = true)", METRICS_EMPTY)
+    items = _glob_view(root, "eval_items.parquet", "read_parquet({}, union_by_name = true)", ITEMS_EMPTY)
     verdicts = _glob_view(root, "*.json", "read_json_auto({}, union_by_name = true)", VERDICTS_EMPTY, str(FOLDER))
     con.execute(f"CREATE VIEW scores AS {scores}")
     con.execute(f"CREATE VIEW metrics AS {metrics}")
+    con.execute(f"CREATE VIEW eval_items AS {items}")
     con.execute(f"CREATE VIEW judge_verdicts AS {verdicts}")
     con.execute(f"CREATE VIEW turnover AS {TURNOVER}")
     con.execute("SET lock_configuration = true")

@@ -14,7 +14,9 @@ Layout of one run, `<root>/<run_name>/`:
         scores.parquet             select stage: + rank, selected (the `scores` SQL view)
         checkpoint/                train stage: a from_pretrained folder (adapters only under LoRA)
         train_stats.json           train stage: per-step log and interval means, written after the checkpoint
-        metrics.json               evaluate stage
+        eval_items.parquet         evaluate stage: each eval item's result (and the base model's, in
+                                   interval 0; the `eval_items` SQL view)
+        metrics.json               evaluate stage: the means and the interval's diagnostics
         manifest.json              written last: checksums of every file above
 
 An interval is finished only when its manifest exists and every checksum matches. What each
@@ -45,6 +47,7 @@ from edco.config.schema import EdcoConfig, load_config
 from edco.data.kinds import Kind, kind_of
 from edco.errors import StoreError
 from edco.evaluation.headline import headline, headline_metric
+from edco.evaluation.items import ITEM_SCHEMA
 from edco.faultpoints import fault_point
 from edco.storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
 
@@ -82,7 +85,7 @@ STAGE_OUTPUTS: dict[str, tuple[StageOutput, ...]] = {
     "score": (StageOutput("score_info.json", _read_json), StageOutput("pool_scores.parquet", pq.read_table)),
     "select": (StageOutput("selection_state.json", _read_json), StageOutput("scores.parquet", pq.read_table)),
     "train": (StageOutput(CHECKPOINT, _read_checkpoint), StageOutput("train_stats.json", _read_json)),
-    "evaluate": (StageOutput("metrics.json", _read_json),),
+    "evaluate": (StageOutput("eval_items.parquet", pq.read_table), StageOutput("metrics.json", _read_json)),
 }
 """In write order; a stage's last output is written last, and carries the stage's seconds."""
 STAGES = tuple(STAGE_OUTPUTS)
@@ -295,6 +298,15 @@ class RunStore:
     def model_checkpoint(self, interval: int) -> Path | None:
         """The weights interval `interval` starts from: the previous interval's, or the base model."""
         return None if interval == 0 else self.checkpoint_dir(interval - 1)
+
+    def write_eval_items(self, interval: int, items: pa.Table) -> Path:
+        path = self.interval_dir(interval) / STAGE_OUTPUTS["evaluate"][0].name
+        return write_parquet(path, items, fault=f"eval_items.write@{interval}")
+
+    def eval_items(self, interval: int) -> pa.Table:
+        """The interval's per-item results; an empty table for intervals evaluated before they were kept."""
+        path = self.interval_dir(interval) / STAGE_OUTPUTS["evaluate"][0].name
+        return pq.read_table(path) if path.exists() else ITEM_SCHEMA.empty_table()
 
     def write_metrics(self, interval: int, metrics: dict[str, Any]) -> Path:
         return write_json(self.stage_path(interval, "evaluate"), metrics, fault=f"metrics.write@{interval}")

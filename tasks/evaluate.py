@@ -16,6 +16,7 @@ from edco.data.kinds import kind_of
 from edco.evaluation.accuracy import predict
 from edco.evaluation.freeform import free_form_metrics
 from edco.evaluation.headline import headline_metric
+from edco.evaluation.items import choice_items, item_table
 from edco.evaluation.metrics import accuracies, answer_spread, interval_metrics
 from edco.models.loading import load_model, load_tokenizer
 from edco.progress import Progress
@@ -36,12 +37,17 @@ def _evaluate(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock
     else:
         held_out = {"evaluate_tokens": 0}
         clock.progress(0, 0)  # nothing to evaluate: "0/0", not a stage stuck at 0 of 1
+    metric = headline_metric(cfg, kind_of(eval_set))
+    trained_items = held_out.pop("items", None)
+    base = _base(store, cfg, interval, measure, eval_set)
+    base_items = base.pop("base_items", None)  # measured in interval 0, stored with its items only
+    store.write_eval_items(interval, item_table(store.name, interval, metric, trained_items, base_items))
     metrics = interval_metrics(
         run=store.name,
         interval=interval,
-        metric=headline_metric(cfg, kind_of(eval_set)),
+        metric=metric,
         held_out=held_out,
-        base=_base(store, cfg, interval, measure, eval_set),
+        base=base,
         eval_size=len(eval_set),
         scores=store.read_table(interval, "select"),
         score_info=store.score_info(interval),
@@ -69,6 +75,7 @@ def _measure(store: RunStore, cfg: EdcoConfig, interval: int, tokenizer: Any, ev
             **accuracies(predictions, eval_set, cfg.evaluation.method),
             **answer_spread(predictions.by(cfg.evaluation.method)),
             "evaluate_tokens": predictions.tokens,
+            "items": choice_items(predictions, eval_set, cfg.evaluation.method),
         }
 
     return choice
@@ -89,7 +96,7 @@ _NOT_BASE = ("evaluate_tokens", "predicted_letters", "top_answer_share")  # the 
 
 def _base(store: RunStore, cfg: EdcoConfig, interval: int, measure: Measure, eval_set: pa.Table) -> dict[str, Any]:
     """The starting model's metrics (`base_accuracy`, `base_reference_nll`, ...), measured once (in
-    interval 0) and carried by every interval.
+    interval 0) and carried by every interval; in interval 0 also its per-item results (`base_items`).
 
     The result depends only on the model, the eval set and the evaluation settings (and the judge),
     so runs of one store that share them (the members of a comparison) share one measurement.
@@ -100,6 +107,7 @@ def _base(store: RunStore, cfg: EdcoConfig, interval: int, measure: Measure, eva
         "model": cfg.model.model_dump(mode="json", exclude={"lora", "train_dtype"}),
         "evaluation": cfg.evaluation.model_dump(exclude={"every", "metric"}),  # they change no measurement
         "eval_set": store.info()["files"]["eval.parquet"],
+        "items": 1,  # results shared before per-item results were kept have none: measured again
     }
     if kind_of(eval_set) == "choice":  # keys as stores made before free-form kinds, which they share
         key["evaluation"] = cfg.evaluation.model_dump(include={"method", "batch_size"})

@@ -18,7 +18,9 @@ from edco.evaluation.headline import better, headline
 
 
 def sql(
-    query: Annotated[str, typer.Argument(help="One SELECT over the views scores, metrics, turnover, judge_verdicts.")],
+    query: Annotated[
+        str, typer.Argument(help="One SELECT over the views scores, metrics, eval_items, turnover, judge_verdicts.")
+    ],
     root: RootOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:

@@ -18,6 +18,7 @@ import pyarrow as pa
 Kind = Literal["choice", "reference", "chat"]
 KINDS: tuple[Kind, ...] = ("choice", "reference", "chat")
 ROLES = ("system", "user", "assistant")
+LETTERS = "ABCDEFGHIJ"  # a choice record's option labels: it holds at most this many options
 
 _ID = pa.field("id", pa.string(), nullable=False)
 _CATEGORY = pa.field("category", pa.string(), nullable=True)

@@ -8,10 +8,8 @@ from typing import Any
 import pyarrow as pa
 from transformers import PreTrainedTokenizerBase
 
-from edco.data.kinds import kind_of, rows
+from edco.data.kinds import LETTERS, kind_of, rows
 from edco.errors import DataError, RowProblem
-
-LETTERS = "ABCDEFGHIJ"
 
 INSTRUCTIONS: dict[str, str] = {
     # Quick answer: letter first, so prefix entropy sees the decision within a few tokens,

@@ -32,15 +32,26 @@ METHODS = ("letter", "cloze", "option_text")
 
 @dataclass(frozen=True)
 class Predictions:
-    """The chosen option index per question, by each readout, and the tokens the model read."""
+    """Each readout's score of every option of every question (`scores[method][question][option]`:
+    the letter's logit, or the mean log-likelihood of the reply or of its text), and the tokens the
+    model read."""
 
-    letter: list[int]
-    cloze: list[int]
-    option_text: list[int]
+    scores: dict[str, list[list[float]]]
     tokens: int
 
     def by(self, method: str) -> list[int]:
-        return getattr(self, method)
+        """The chosen option of each question: the first of its highest-scored ones."""
+        return [max(range(len(row)), key=row.__getitem__) for row in self.scores[method]]
+
+    def gold_probability(self, method: str, answers: list[int]) -> list[float]:
+        """Each question's gold option's probability normalised over its options: the softmax of
+        the readout's scores (for the likelihoods, of the per-token geometric-mean probabilities).
+        Continuous where accuracy is 0 or 1, so a paired comparison sees a model grow surer of an
+        answer it already got right, or less wrong about one it still misses."""
+        return [
+            float(torch.tensor(row, dtype=torch.float64).softmax(0)[gold])
+            for row, gold in zip(self.scores[method], answers)
+        ]
 
 
 def option_replies(tokenizer: PreTrainedTokenizerBase, choices: list[str]) -> list[tuple[list[int], int]]:
@@ -66,7 +77,7 @@ def predict(
     letters = torch.tensor(letter_token_ids(tokenizer), device=model.device)
     choices = records["choices"].to_pylist()
     prompts = chat_prompts(tokenizer, records, "quick")
-    found: dict[str, list[int]] = {method: [] for method in METHODS}
+    found: dict[str, list[list[float]]] = {method: [] for method in METHODS}
     tokens = 0
     for start in range(0, len(prompts), batch_size):
         batch_choices = choices[start : start + batch_size]
@@ -76,7 +87,7 @@ def predict(
         batch = batch.to(model.device)
         first = model(**batch, use_cache=True, logits_to_keep=1)  # only the next-token logits are read
         last = first.logits[:, -1, :].float()  # left padding: the last position is every row's next token
-        found["letter"] += [int(row[letters[: len(c)]].argmax()) for row, c in zip(last, batch_choices)]
+        found["letter"] += [row[letters[: len(c)]].tolist() for row, c in zip(last, batch_choices)]
         replies = [option_replies(tokenizer, c) for c in batch_choices]
         cloze, text = _option_likelihoods(model, first.cache, batch["attention_mask"], last, replies)
         found["cloze"] += cloze
@@ -84,7 +95,7 @@ def predict(
         tokens += int(batch["attention_mask"].sum()) + sum(len(ids) for r in replies for ids, _ in r)
         if progress:
             progress(len(found["letter"]), len(prompts))
-    return Predictions(found["letter"], found["cloze"], found["option_text"], tokens)
+    return Predictions(found, tokens)
 
 
 def _option_likelihoods(
@@ -93,8 +104,8 @@ def _option_likelihoods(
     prompt_mask: torch.Tensor,
     last: torch.Tensor,
     replies: list[list[tuple[list[int], int]]],
-) -> tuple[list[int], list[int]]:
-    """Per question, the option with the highest mean log-likelihood of its whole reply, and of its text alone."""
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Per question, each option's mean log-likelihood of its whole reply, and of its text alone."""
     rows = torch.tensor([q for q, options in enumerate(replies) for _ in options], device=model.device)
     flat = [reply for options in replies for reply in options]
     width = max(len(ids) for ids, _ in flat)
@@ -114,8 +125,8 @@ def _option_likelihoods(
     alone = (token_ll * text).sum(1) / text.sum(1).clamp(min=1)
     cloze, option_text, k = [], [], 0
     for options in replies:
-        cloze.append(int(whole[k : k + len(options)].argmax()))
-        option_text.append(int(alone[k : k + len(options)].argmax()))
+        cloze.append(whole[k : k + len(options)].tolist())
+        option_text.append(alone[k : k + len(options)].tolist())
         k += len(options)
     return cloze, option_text
 

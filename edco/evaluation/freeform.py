@@ -18,6 +18,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerB
 from edco.config.schema import EvaluationConfig
 from edco.data.kinds import references, rows
 from edco.data.prompts import sft_examples
+from edco.evaluation.items import free_form_items
 from edco.evaluation.judge import Judge, Question, acceptance
 from edco.evaluation.overlap import MEASURES
 from edco.progress import Progress
@@ -74,19 +75,26 @@ def free_form_metrics(
     judge: Judge | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """The interval's free-form metrics, means over the eval set, and `evaluate_tokens`."""
+    """The interval's free-form metrics, means over the eval set, `evaluate_tokens`, and the
+    per-item results (`items`, `edco.evaluation.items`)."""
     nll, spent = reference_nlls(model, tokenizer, records, cfg.batch_size)
-    out: dict[str, Any] = {"reference_nll": sum(nll) / len(nll)}
+    measured: dict[str, list[Any]] = {"reference_nll": nll}
+    answers = None
+    out: dict[str, Any] = {}
     if cfg.max_new_tokens:
         answers, generated = greedy_answers(model, tokenizer, records, cfg.max_new_tokens, cfg.batch_size, progress)
         spent += generated
         records_ = rows(records)
         acceptable = [references(record) for record in records_]
         for name, measure in MEASURES.items():
-            out[name] = sum(measure(a, refs) for a, refs in zip(answers, acceptable)) / len(answers)
+            measured[name] = [measure(a, refs) for a, refs in zip(answers, acceptable)]
         if judge is not None:
-            items = [Question(r["question"], a, refs[0]) for r, a, refs in zip(records_, answers, acceptable)]
-            out |= acceptance(judge.verdicts(items))
+            verdicts = judge.verdicts(
+                [Question(r["question"], a, refs[0]) for r, a, refs in zip(records_, answers, acceptable)]
+            )
+            measured["judge_accuracy"] = [None if v is None else float(v) for v in verdicts]
+            out |= acceptance(verdicts)
     elif progress:
         progress(len(nll), len(nll))
-    return {**out, "evaluate_tokens": spent}
+    means = {name: sum(values) / len(values) for name, values in measured.items() if name != "judge_accuracy"}
+    return {**means, **out, "evaluate_tokens": spent, "items": free_form_items(records, measured, answers)}

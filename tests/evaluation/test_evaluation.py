@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from edco.data.prompts import LETTERS, chat_prompt
-from edco.evaluation.accuracy import accuracy, predict
+from edco.evaluation.accuracy import METHODS, Predictions, accuracy, predict
 from tests.helpers import QUESTIONS, choice, make_records
 
 
@@ -27,6 +30,7 @@ def test_batched_readouts_match_unpadded_references(tiny):
     model, tokenizer = tiny
     records = make_records(QUESTIONS)
     got = predict(model, tokenizer, records, batch_size=3)
+    gold_probabilities = got.gold_probability("option_text", records["answer"].to_pylist())
     for i, (question, choices) in enumerate(zip(QUESTIONS, records["choices"].to_pylist())):
         ids = tokenizer(
             chat_prompt(tokenizer, choice(question, choices), "quick"), add_special_tokens=False, return_tensors="pt"
@@ -34,10 +38,16 @@ def test_batched_readouts_match_unpadded_references(tiny):
         with torch.no_grad():
             last = model(ids).logits[0, -1]
         letter_ids = [tokenizer.convert_tokens_to_ids(letter) for letter in LETTERS[: len(choices)]]
-        assert got.letter[i] == int(torch.stack([last[j] for j in letter_ids]).argmax())
+        letter_logits = torch.stack([last[j] for j in letter_ids])
+        assert got.by("letter")[i] == int(letter_logits.argmax())
+        assert got.scores["letter"][i] == pytest.approx(letter_logits.tolist(), abs=1e-4)
         whole, text = naive_option_scores(model, tokenizer, question, choices)
-        assert got.cloze[i] == max(range(len(choices)), key=whole.__getitem__)
-        assert got.option_text[i] == max(range(len(choices)), key=text.__getitem__)
+        assert got.by("cloze")[i] == max(range(len(choices)), key=whole.__getitem__)
+        assert got.by("option_text")[i] == max(range(len(choices)), key=text.__getitem__)
+        assert got.scores["option_text"][i] == pytest.approx(text, abs=1e-4)
+        gold = records["answer"][i].as_py()
+        expected = math.exp(text[gold]) / sum(math.exp(t) for t in text)
+        assert gold_probabilities[i] == pytest.approx(expected, abs=1e-4)
     assert got.tokens > sum(len(tokenizer.encode(q)) for q in QUESTIONS)
 
 
@@ -45,7 +55,13 @@ def test_readouts_do_not_depend_on_the_batch_size(tiny):
     model, tokenizer = tiny
     records = make_records(QUESTIONS)
     one, many = predict(model, tokenizer, records, batch_size=1), predict(model, tokenizer, records, batch_size=7)
-    assert (one.letter, one.cloze, one.option_text) == (many.letter, many.cloze, many.option_text)
+    assert [one.by(m) for m in METHODS] == [many.by(m) for m in METHODS]
+
+
+def test_gold_probability_is_the_softmax_over_the_options_at_the_gold_answer():
+    predictions = Predictions({"letter": [[0.0, math.log(3.0)], [1.0, 1.0, 1.0]]}, tokens=0)
+    assert predictions.gold_probability("letter", [1, 2]) == pytest.approx([0.75, 1 / 3])
+    assert predictions.by("letter") == [1, 0]  # a tie goes to the first option
 
 
 def test_accuracy_counts_exact_matches():

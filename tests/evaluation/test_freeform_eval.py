@@ -63,9 +63,15 @@ def test_free_form_metrics_gather_the_means(tiny):
     answers, _ = greedy_answers(model, tokenizer, records, 4, 2)
     refs = [[r["messages"][-1]["content"]] for r in rows(records)]
     assert metrics["rouge_l"] == pytest.approx(sum(rouge_l(a, r) for a, r in zip(answers, refs)) / 4)
-    assert set(metrics) == {"reference_nll", "exact_match", "token_f1", "rouge_l", "evaluate_tokens"}
+    assert set(metrics) == {"reference_nll", "exact_match", "token_f1", "rouge_l", "evaluate_tokens", "items"}
+    items = metrics["items"]
+    assert items["item_id"] == records["id"].to_pylist() and items["predicted"] == answers
+    assert items["value"] == reference_nlls(model, tokenizer, records, 2)[0]
+    assert items["rouge_l"] == [rouge_l(a, r) for a, r in zip(answers, refs)]
+    assert items["correct"] == [a == r[0] for a, r in zip(answers, refs)], "no judge: correct is an exact match"
     nll_only = free_form_metrics(model, tokenizer, records, EvaluationConfig(max_new_tokens=0))
-    assert set(nll_only) == {"reference_nll", "evaluate_tokens"}
+    assert set(nll_only) == {"reference_nll", "evaluate_tokens", "items"}
+    assert nll_only["items"]["predicted"] == [None] * 4 and nll_only["items"]["correct"] == [None] * 4
 
 
 def test_the_best_interval_follows_the_metric_direction():

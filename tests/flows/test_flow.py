@@ -57,6 +57,30 @@ def test_every_interval_writes_scores_checkpoint_metrics_and_manifest(finished_r
     assert (store.run_dir / "config.yaml").exists() and store.info()["config_hash"] == cfg.identity_hash()
 
 
+def test_eval_items_hold_every_item_of_every_evaluated_interval_and_the_base_model(finished_run):
+    """The per-item results add up to the metrics they came with: their accuracy is the interval's
+    (and the base model's), each gold probability lies in (0, 1], and a correct item's gold option
+    had the highest probability of its options (so at least 1/len(options))."""
+    cfg, store, metrics = finished_run
+    root = store.run_dir.parent
+    counts = query(
+        root, "SELECT model, interval, count(*) AS n, avg(correct::INT) AS acc FROM eval_items GROUP BY ALL ORDER BY 2"
+    ).to_pylist()
+    assert counts == [
+        {"model": "trained", "interval": 0, "n": 12, "acc": pytest.approx(metrics[0]["accuracy"])},
+        {"model": "trained", "interval": 1, "n": 12, "acc": pytest.approx(metrics[1]["accuracy"])},
+        {"model": "base", "interval": None, "n": 12, "acc": pytest.approx(metrics[0]["base_accuracy"])},
+    ]
+    items = store.eval_items(1).to_pylist()
+    eval_set = store.eval_set()
+    assert [i["item_id"] for i in items] == eval_set["id"].to_pylist()
+    assert [i["category"] for i in items] == eval_set["category"].to_pylist()
+    assert all(0 < i["value"] <= 1 and i["metric"] == "accuracy" for i in items)
+    assert all(i["value"] >= 1 / len(c) for i, c in zip(items, eval_set["choices"].to_pylist()) if i["correct"])
+    assert [i["metric_value"] for i in items] == [float(i["correct"]) for i in items]
+    assert "eval_items.parquet" in store.manifest(1)["files"]
+
+
 def test_checkpoints_load_with_plain_from_pretrained(finished_run):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -239,6 +263,12 @@ def test_evaluation_every_k_skips_the_intervals_between_and_changes_nothing_else
         {"interval": 1, "accuracy": metrics[1]["accuracy"]},
     ]
     assert MlflowTracker(store).metric_history("accuracy") == [(1, metrics[1]["accuracy"])]
+    assert query(
+        tmp_path, "SELECT model, interval, count(*) AS n FROM eval_items GROUP BY ALL ORDER BY 1"
+    ).to_pylist() == [
+        {"model": "base", "interval": None, "n": 12},
+        {"model": "trained", "interval": 1, "n": 12},
+    ], "an interval left unevaluated has no trained items"
     assert [i for i in range(2) if store.checkpoint_dir(i).exists()] == [1]
     assert (list_runs(tmp_path)[0].metric, list_runs(tmp_path)[0].best) == ("accuracy", metrics[1]["accuracy"])
 

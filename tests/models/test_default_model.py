@@ -57,7 +57,7 @@ def test_real_model_scores_demo_items_like_the_reference(smollm):
 def test_real_model_evaluates_demo_items_like_unbatched_argmax(smollm):
     model, tokenizer = smollm
     records = load_records("demo", ColumnMap(), limit=4, split="eval").table
-    predictions = predict(model, tokenizer, records, batch_size=4).letter
+    predictions = predict(model, tokenizer, records, batch_size=4).by("letter")
     letters = letter_token_ids(tokenizer)
     for q, c, predicted in zip(records["question"].to_pylist(), records["choices"].to_pylist(), predictions):
         ids = tokenizer(
