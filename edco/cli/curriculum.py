@@ -73,18 +73,38 @@ def compare(
     root: RootOption = None,
     force: Annotated[bool, typer.Option("--force", help="Continue members whose frozen config differs.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only the result.")] = False,
+    baseline: Annotated[str, typer.Option(help="The strategy every other one is compared with.")] = "random",
+    effect: Annotated[
+        float, typer.Option(help="The difference whose cost in eval items and seeds is stated (0.05 = 5 points).")
+    ] = 0.05,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan", help="Run nothing: read the finished comparison and print the size needed for --effect."
+        ),
+    ] = False,
 ) -> None:
-    """Run every (strategy, seed) with the same budget and compare them to random: accuracy and compute cost."""
+    """Run every (strategy, seed) with the same budget and compare them to the baseline: paired
+    differences on the same eval items with bootstrap intervals, the minimum detectable effect, and
+    compute cost."""
     from edco.config.schema import load_config
 
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     seed_list = output.int_list("--seeds", seeds)
+    if not effect > 0:
+        raise EdcoError(f"--effect must be a positive difference (0.05 = 5 points), not {effect}")
     cfg = load_config(config)
     cfg = cfg.with_root(root) if root else cfg
+    if plan:
+        from edco.flows.compare import plan_comparison
+
+        text = plan_comparison(cfg, names, seed_list, baseline, effect)
+        output.console.print(text, markup=False, highlight=False)
+        return
     output.quiet_libraries()
     from edco.flows.compare import run_comparison
 
     with showing_progress(quiet):
-        folder = run_comparison(cfg, names, seed_list, force)
+        folder = run_comparison(cfg, names, seed_list, force, baseline, effect)
     output.console.print((folder / "comparison.md").read_text(), markup=False, highlight=False)
     output.console.print(f"report: {folder}/comparison.md, comparison.csv, accuracy.png")

@@ -17,15 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 from scipy import stats
 
 from edco.config.schema import EdcoConfig, updated
 from edco.errors import ConfigError
 from edco.evaluation.headline import best_of, better, headline
+from edco.reporting.paired import by_category, count, effect_text, paired, verdict_line
 from edco.selection.strategies import STRATEGIES
 
 BASELINE = "random"
 CONFIDENCE = 0.95
+EFFECT = 0.05  # the difference a verdict prices in eval items and seeds: 5 points of accuracy
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,21 @@ class Member:
     cfg: EdcoConfig
 
 
-def members(base: EdcoConfig, strategies: Sequence[str], seeds: Sequence[int]) -> list[Member]:
-    """One run per (strategy, seed), named `<run_name>-<strategy>-s<seed>`."""
+def members(
+    base: EdcoConfig, strategies: Sequence[str], seeds: Sequence[int], baseline: str = BASELINE
+) -> list[Member]:
+    """One run per (strategy, seed), named `<run_name>-<strategy>-s<seed>`. The baseline every
+    strategy is compared with must be one of them (random, the default, unless one is named)."""
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
         raise ConfigError(f"--strategies: unknown {unknown}; known: {', '.join(sorted(STRATEGIES))}")
     if not strategies or not seeds:
         raise ConfigError("--strategies and --seeds each need at least one value")
+    if baseline not in strategies:
+        raise ConfigError(
+            f"--baseline {baseline!r} is not among --strategies ({', '.join(strategies)})",
+            hint="add it to --strategies, or name one of them with --baseline",
+        )
     return [
         Member(
             strategy,
@@ -79,9 +91,16 @@ def gain(value: float, base: float, metric: str) -> float:
     return value - base if better(metric) == "higher" else base - value
 
 
-def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per strategy from each member's per-interval metrics, in the order given. `final`,
-    `best` and `base` are the headline metric's (`metric`); `best` by its direction."""
+def summarize(
+    runs: dict[tuple[str, int], list[dict[str, Any]]],
+    items: ItemTables | None = None,
+    baseline: str = BASELINE,
+    effect: float = EFFECT,
+) -> list[dict[str, Any]]:
+    """One row per strategy from each member's per-interval metrics (and final per-item results),
+    in the order given. `final`, `best` and `base` are the headline metric's (`metric`); `best` by
+    its direction; the comparison with `baseline` as `versus` makes it, `effect` the difference
+    whose cost in eval items and seeds the verdict states."""
     metric = headline_of(runs)
     strategies = list(dict.fromkeys(strategy for strategy, _ in runs))
     rows = []
@@ -112,7 +131,7 @@ def summarize(runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[dict[st
                 ]
             ),
         }
-        row.update(paired_difference(runs, strategy, seeds, metric))
+        row.update(versus(runs, items or {}, strategy, seeds, metric, baseline, effect))
         rows.append({**row, "metric": metric})
     return rows
 
@@ -129,53 +148,233 @@ def _value(metrics: dict[str, Any], key: str) -> float:
     return math.nan if value is None else value
 
 
-def paired_difference(
-    runs: dict[tuple[str, int], list[dict[str, Any]]], strategy: str, seeds: list[int], metric: str = "accuracy"
+ItemTables = dict[tuple[str, int], pa.Table]
+"""Each member's per-item results of its final interval (`edco.evaluation.items`), by (strategy, seed)."""
+
+
+def item_differences(
+    items: ItemTables, strategy: str, baseline: str, column: str, metric: str
+) -> tuple[np.ndarray, list[str | None], list[int]] | None:
+    """`d[seed, item]`: the strategy's per-item `column` minus the baseline's with the same seed on
+    the same item, signed so that positive is better; with the items' categories and the seeds.
+    Items are those every paired member has a value for; None when no seed has both members' items."""
+    seeds = [
+        s
+        for st, s in sorted(items)
+        if st == strategy and (baseline, s) in items and items[st, s].num_rows and items[baseline, s].num_rows
+    ]
+    if not seeds:
+        return None
+    tables = [items[key, s] for s in seeds for key in (strategy, baseline)]
+    values = [dict(zip(t["item_id"].to_pylist(), t[column].to_pylist())) for t in tables]
+    first = tables[1]
+    ids = [i for i in first["item_id"].to_pylist() if all(v.get(i) is not None for v in values)]
+    category = dict(zip(first["item_id"].to_pylist(), first["category"].to_pylist()))
+    ours = np.array([[values[2 * k][i] for i in ids] for k in range(len(seeds))], dtype=np.float64)
+    theirs = np.array([[values[2 * k + 1][i] for i in ids] for k in range(len(seeds))], dtype=np.float64)
+    higher = (better(metric) if column == "metric_value" else value_direction(metric)) == "higher"
+    return (ours - theirs if higher else theirs - ours), [category[i] for i in ids], seeds
+
+
+def value_direction(metric: str) -> str:
+    """Which way the continuous per-item value improves: the gold option's probability (choice
+    records) up, the reference NLL (free-form records) down."""
+    return "higher" if metric == "accuracy" else "lower"
+
+
+def versus(
+    runs: dict[tuple[str, int], list[dict[str, Any]]],
+    items: ItemTables,
+    strategy: str,
+    seeds: list[int],
+    metric: str,
+    baseline: str,
+    effect: float,
+) -> dict[str, Any]:
+    """The strategy against the baseline: the paired difference of the headline metric with its
+    95% interval, the minimum detectable effect, the same for the continuous per-item value, and
+    the verdict. From the per-item results (bootstrap over items and seeds) when the members have
+    them, else from the final metrics (t-interval over the seeds, no MDE)."""
+    out: dict[str, Any] = {"baseline": baseline, "verdict": ""}
+    out |= {key: math.nan for key in _VERSUS_NUMBERS}
+    if strategy == baseline:
+        return {**out, "interval": ""}
+    found = item_differences(items, strategy, baseline, "metric_value", metric)
+    if found is None:
+        return {**out, **_seed_interval(runs, strategy, seeds, metric, baseline), "interval": "t over seeds"}
+    d, _, paired_seeds = found
+    result = paired(d)
+    value = item_differences(items, strategy, baseline, "value", metric)
+    value_result = paired(value[0]) if value is not None and value[0].size else None
+    c = result.components
+    out |= {
+        "interval": "bootstrap over items and seeds",
+        "paired_seeds": len(paired_seeds),
+        "eval_items": c.items,
+        "vs_baseline": result.interval.mean,
+        "vs_baseline_lo": result.interval.lo,
+        "vs_baseline_hi": result.interval.hi,
+        "mde": result.mde,
+        "items_needed": c.items_needed(effect),
+        "seeds_needed": c.seeds_needed(effect),
+        "verdict": verdict_line(strategy, baseline, result, effect, _unit(metric)),
+    }
+    if value_result is not None:
+        out |= {
+            "value_vs_baseline": value_result.interval.mean,
+            "value_lo": value_result.interval.lo,
+            "value_hi": value_result.interval.hi,
+            "value_mde": value_result.mde,
+        }
+    return out
+
+
+_VERSUS_NUMBERS = (
+    "paired_seeds",
+    "eval_items",
+    "vs_baseline",
+    "vs_baseline_lo",
+    "vs_baseline_hi",
+    "mde",
+    "items_needed",
+    "seeds_needed",
+    "value_vs_baseline",
+    "value_lo",
+    "value_hi",
+    "value_mde",
+)
+
+
+def _unit(metric: str) -> str:
+    return "points" if metric in _SHARES else metric
+
+
+_SHARES = ("accuracy", "exact_match", "judge_accuracy", "token_f1", "rouge_l")  # 0-1 scores, read as points
+
+
+def _seed_interval(
+    runs: dict[tuple[str, int], list[dict[str, Any]]], strategy: str, seeds: list[int], metric: str, baseline: str
 ) -> dict[str, float]:
-    """How much better the final headline metric is than random's with the same seed (positive:
-    better, whichever way the metric improves), mean and 95% t-interval over the seeds both have:
-    pairing by seed removes what the seed alone explains (the data order, the init)."""
-    paired = [s for s in seeds if (BASELINE, s) in runs]
-    if strategy == BASELINE or not paired:
-        return {"vs_random": math.nan, "vs_random_lo": math.nan, "vs_random_hi": math.nan}
-    diffs = [gain(_value(runs[strategy, s][-1], metric), _value(runs[BASELINE, s][-1], metric), metric) for s in paired]
+    """How much better the final headline metric is than the baseline's with the same seed, mean
+    and 95% t-interval over the seeds both have: what a comparison without per-item results tells."""
+    paired_seeds = [s for s in seeds if (baseline, s) in runs]
+    if not paired_seeds:
+        return {}
+    diffs = [
+        gain(_value(runs[strategy, s][-1], metric), _value(runs[baseline, s][-1], metric), metric) for s in paired_seeds
+    ]
     mean = _mean(diffs)
+    out = {"paired_seeds": len(diffs), "vs_baseline": mean}
     if len(diffs) < 2:
-        return {"vs_random": mean, "vs_random_lo": math.nan, "vs_random_hi": math.nan}
+        return out
     half = stats.t.ppf((1 + CONFIDENCE) / 2, len(diffs) - 1) * _std(diffs) / math.sqrt(len(diffs))
-    return {"vs_random": mean, "vs_random_lo": mean - half, "vs_random_hi": mean + half}
+    return {**out, "vs_baseline_lo": mean - half, "vs_baseline_hi": mean + half}
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
-    metric = rows[0]["metric"]
-    name = "accuracy" if metric == "accuracy" else metric
+def category_rows(items: ItemTables, strategies: Sequence[str], baseline: str, metric: str) -> list[dict[str, Any]]:
+    """Per strategy and eval-item category, the paired difference of the headline metric with its interval."""
+    rows = []
+    for strategy in strategies:
+        found = None if strategy == baseline else item_differences(items, strategy, baseline, "metric_value", metric)
+        if found is None:
+            continue
+        d, categories, _ = found
+        for category, interval in by_category(d, categories).items():
+            n = sum(1 for c in categories if (c if c is not None else "(none)") == category)
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "category": category,
+                    "items": n,
+                    "vs_baseline": interval.mean,
+                    "lo": interval.lo,
+                    "hi": interval.hi,
+                }
+            )
+    return rows
+
+
+def to_markdown(rows: list[dict[str, Any]], categories: Sequence[dict[str, Any]] = ()) -> str:
+    metric, baseline = rows[0]["metric"], rows[0]["baseline"]
     header = (
-        f"| strategy | seeds | final {name} | best {name} | vs random (95% CI) | scoring s | training s "
+        f"| strategy | seeds | final {metric} | best {metric} | vs {baseline} (95% CI) | MDE | scoring s | training s "
         "| evaluation s | gain / compute h | grad. consistency |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in rows:
-        versus = (
-            "—"
-            if math.isnan(r["vs_random"])
-            else (
-                f"{r['vs_random']:+.3f}"
-                + ("" if math.isnan(r["vs_random_lo"]) else f" [{r['vs_random_lo']:+.3f}, {r['vs_random_hi']:+.3f}]")
-            )
-        )
         lines.append(
             f"| {r['strategy']} | {r['seeds']} | {r['final_mean']:.3f} ± {r['final_std']:.3f} "
             f"| {r['best_mean']:.3f} ± {r['best_std']:.3f} "
-            f"| {versus} | {r['scoring_seconds']:.0f} | {r['training_seconds']:.0f} | {r['evaluation_seconds']:.0f} "
+            f"| {_interval(r['vs_baseline'], r['vs_baseline_lo'], r['vs_baseline_hi'])} | {_fmt(r['mde'])} "
+            f"| {r['scoring_seconds']:.0f} | {r['training_seconds']:.0f} | {r['evaluation_seconds']:.0f} "
             f"| {r['gain_per_compute_hour']:+.3f} | {_fmt(r['gradient_consistency'])} |"
         )
     lines.append("")
+    methods = sorted({r["interval"] for r in rows if r["interval"]})
     lines.append(
-        f"{metric}: {better(metric)} is better. 'vs random': how much better the final {metric} is than random's "
-        "with the same seed (positive: better); 'gain / compute h': the improvement on the base model per compute "
-        "hour."
+        f"{metric}: {better(metric)} is better. 'vs {baseline}': how much better the final {metric} is than "
+        f"{baseline}'s with the same seed on the same items (positive: better), 95% interval by "
+        f"{' / '.join(methods) or '—'}; MDE: the smallest difference this comparison detects with 80% power; "
+        "'gain / compute h': the improvement on the base model per compute hour."
     )
+    value = [r for r in rows if not math.isnan(r["value_vs_baseline"])]
+    if value:
+        name = "gold-option probability" if metric == "accuracy" else "reference NLL"
+        lines += ["", f"Continuous per-item value ({name}, {value_direction(metric)} is better), vs {baseline}:", ""]
+        lines += [
+            f"- {r['strategy']}: {_interval(r['value_vs_baseline'], r['value_lo'], r['value_hi'])}, "
+            f"MDE {_fmt(r['value_mde'])}"
+            for r in value
+        ]
+    if categories:
+        lines += ["", f"By category ({metric}, vs {baseline}):", "", "| strategy | category | items | vs (95% CI) |"]
+        lines.append("|---|---|---|---|")
+        lines += [
+            f"| {c['strategy']} | {c['category']} | {c['items']} | {_interval(c['vs_baseline'], c['lo'], c['hi'])} |"
+            for c in categories
+        ]
+    verdicts = [r["verdict"] for r in rows if r["verdict"]]
+    if verdicts:
+        lines += ["", "Verdicts:", "", *(f"- {v}" for v in verdicts)]
     return "\n".join(lines) + "\n"
+
+
+PLAN_SEEDS = (3, 5, 10, 20)
+
+
+def plan(items: ItemTables, strategies: Sequence[str], baseline: str, metric: str, effect: float) -> str:
+    """How big a comparison must be to detect `effect` with 80% power, from a pilot's per-item
+    differences: its variance components, its own MDE, and the eval items needed at several seed
+    counts (and the seeds needed at the pilot's eval size)."""
+    unit = _unit(metric)
+    lines = [f"Planning from the pilot ({metric}, vs {baseline}; effect to detect: {effect_text(effect, unit)}):"]
+    for strategy in strategies:
+        found = None if strategy == baseline else item_differences(items, strategy, baseline, "metric_value", metric)
+        if found is None:
+            continue
+        c = paired(found[0]).components
+        lines += [
+            "",
+            f"{strategy} vs {baseline}: pilot of {c.seeds} seed(s) x {c.items} eval items; variance of a per-item "
+            f"difference: seed {c.seed:.3g}, item {c.item:.3g}, residual {c.residual:.3g}",
+            f"  the pilot detects {effect_text(c.mde(), unit)} (MDE, 80% power); with {c.items} items it would need "
+            f"{count(c.seeds_needed(effect))} seeds for {effect_text(effect, unit)}",
+            "",
+            "| seeds | eval items needed |",
+            "|---|---|",
+            *(f"| {s} | {count(c.items_needed(effect, s))} |" for s in sorted({*PLAN_SEEDS, c.seeds})),
+        ]
+        if c.seeds == 1:
+            lines.append("  (one seed: the seed variance is not estimated, so these counts are lower bounds)")
+    if len(lines) == 1:
+        lines.append("no strategy has per-item results paired with the baseline's")
+    return "\n".join(lines) + "\n"
+
+
+def _interval(mean: float, lo: float, hi: float) -> str:
+    if math.isnan(mean):
+        return "—"
+    return f"{mean:+.3f}" + ("" if math.isnan(lo) else f" [{lo:+.3f}, {hi:+.3f}]")
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from edco.config.schema import parse_config
@@ -61,20 +63,68 @@ def test_summary_matches_hand_computed_statistics():
     assert edco["best_mean"] == pytest.approx(0.5)
     # paired differences to random: 0.10, 0.05, 0.05; mean 0.0667, sd 0.02887, t(0.975, 2) = 4.3027
     half = 4.302652729749464 * 0.028867513459481287 / math.sqrt(3)
-    assert edco["vs_random"] == pytest.approx(0.2 / 3)
-    assert (edco["vs_random_lo"], edco["vs_random_hi"]) == pytest.approx((0.2 / 3 - half, 0.2 / 3 + half))
-    assert math.isnan(rows["random"]["vs_random"])
+    assert edco["vs_baseline"] == pytest.approx(0.2 / 3) and edco["interval"] == "t over seeds"
+    assert (edco["vs_baseline_lo"], edco["vs_baseline_hi"]) == pytest.approx((0.2 / 3 - half, 0.2 / 3 + half))
+    assert math.isnan(rows["random"]["vs_baseline"]) and math.isnan(edco["mde"]), "no per-item results: no MDE"
     # per member: scoring 2 x (10 + 0.5) = 21 s, training 2 x (20 - 2) = 36 s, evaluation 10 s
     assert (edco["scoring_seconds"], edco["training_seconds"], edco["evaluation_seconds"]) == (21.0, 36.0, 10.0)
     assert edco["gain_per_compute_hour"] == pytest.approx((0.5 - 0.25) / (67 / 3600))
     assert rows["random"]["scoring_seconds"] == 1.0
 
 
+def items(correct: list[bool], probability: list[float], categories: list[str]) -> pa.Table:
+    n = len(correct)
+    return pa.table(
+        {
+            "item_id": [f"q{i}" for i in range(n)],
+            "category": categories,
+            "correct": correct,
+            "value": probability,
+            "metric_value": [float(c) for c in correct],
+        }
+    )
+
+
+def test_per_item_results_give_the_paired_difference_over_items_and_seeds():
+    """With per-item results the difference is the mean over seeds and items of the item's
+    difference (here: edco wins q0 in seed 0, loses q3 in seed 1), the interval a bootstrap over
+    both, and the report adds the continuous value, the categories, the MDE and a verdict."""
+    cats = ["x", "x", "y", "y"]
+    tables = {
+        ("edco", 0): items([True, True, False, False], [0.9, 0.6, 0.2, 0.3], cats),
+        ("edco", 1): items([False, True, False, False], [0.4, 0.7, 0.1, 0.2], cats),
+        ("random", 0): items([False, True, False, False], [0.3, 0.6, 0.2, 0.3], cats),
+        ("random", 1): items([False, True, False, True], [0.4, 0.5, 0.1, 0.6], cats),
+    }
+    runs = {key: RUNS[key] for key in tables}
+    rows = {r["strategy"]: r for r in comparison.summarize(runs, tables)}
+    edco = rows["edco"]
+    assert edco["interval"] == "bootstrap over items and seeds" and edco["eval_items"] == 4
+    assert edco["vs_baseline"] == pytest.approx((1 - 1) / 8)
+    assert edco["value_vs_baseline"] == pytest.approx((0.6 + 0.0 + 0.2 - 0.4) / 8)
+    assert edco["vs_baseline_lo"] <= edco["vs_baseline"] <= edco["vs_baseline_hi"] and edco["mde"] > 0
+    assert edco["verdict"].startswith("edco vs random: +0.000 [") and "not distinguishable" in edco["verdict"]
+    categories = comparison.category_rows(tables, ["edco", "random"], "random", "accuracy")
+    assert [(c["category"], c["items"], c["vs_baseline"]) for c in categories] == [("x", 2, 0.25), ("y", 2, -0.25)]
+    markdown = comparison.to_markdown(list(rows.values()), categories)
+    assert "| edco | x | 2 | +0.250 [" in markdown and "- edco vs random: +0.000 [" in markdown
+    assert "Continuous per-item value (gold-option probability, higher is better)" in markdown
+    plan = comparison.plan(tables, ["edco", "random"], "random", "accuracy", 0.05)
+    assert "edco vs random: pilot of 2 seed(s) x 4 eval items" in plan and "| 20 |" in plan
+
+
+def test_the_baseline_must_be_a_member():
+    base = parse_config(tiny_config(Path("."), Path("."), run_name="cmp"))
+    with pytest.raises(ConfigError, match="--baseline 'static_ppl' is not among --strategies"):
+        comparison.members(base, ["edco", "random"], [0], baseline="static_ppl")
+    assert len(comparison.members(base, ["edco", "static_ppl"], [0], baseline="static_ppl")) == 2
+
+
 def test_report_tables_and_plot(tmp_path):
     rows = comparison.summarize(RUNS)
     markdown = comparison.to_markdown(rows)
     assert "| edco | 3 | 0.500 ± 0.050 | 0.500 ± 0.050 | +0.067 [" in markdown
-    assert markdown.splitlines()[1] == "|---" * 10 + "|"
+    assert markdown.splitlines()[1] == "|---" * 11 + "|"
     csv_lines = comparison.to_csv(rows).splitlines()
     assert csv_lines[0].startswith("strategy,seeds,base,final_mean") and len(csv_lines) == 3
     png = comparison.plot(RUNS, tmp_path / "accuracy.png")
@@ -124,6 +174,34 @@ def test_comparison_writes_its_report_and_nests_member_runs_under_one_parent(com
     assert len(bases) == 1
 
 
+def test_the_report_pairs_the_members_items_and_plan_reads_them(compared, tmp_path, capsys):
+    """The flow's report is built from the members' stored items (the bootstrap row, verdicts),
+    and `edco compare --plan` reads the same finished members, running nothing."""
+    from edco.cli.app import main
+    from edco.flows.compare import member_items
+
+    base, folder = compared
+    report = (folder / "comparison.md").read_text()
+    root = folder.parent.parent
+    d = [
+        member_items(RunStore(root / f"cmp-{s}-s{seed}")).column("metric_value").to_pylist()
+        for seed in (0, 1)
+        for s in ("edco", "random")
+    ]
+    mean = sum(a - b for e, r in ((d[0], d[1]), (d[2], d[3])) for a, b in zip(e, r)) / (2 * len(d[0]))
+    assert "| edco | 2 | " in report and f"{mean:+.3f} [" in report
+    assert "bootstrap over items and seeds" in report and "Verdicts:" in report and "- edco vs random: " in report
+    config = tmp_path / "cmp.yaml"
+    config.write_text(base.to_yaml())
+    before = len(RunStore(root / "cmp-edco-s0").stage_log())
+    assert main(["compare", str(config), "--seeds", "0,1", "--plan", "--effect", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "effect to detect: 10.0 points" in out and "edco vs random: pilot of 2 seed(s) x 12 eval items" in out
+    assert len(RunStore(root / "cmp-edco-s0").stage_log()) == before, "--plan runs nothing"
+    assert main(["compare", str(config), "--seeds", "0,1,2", "--plan"]) == 2
+    assert "not finished" in capsys.readouterr().err
+
+
 def test_a_second_compare_reuses_finished_members(compared):
     base, folder = compared
     stores = [RunStore(folder.parent.parent / name) for name in ("cmp-edco-s0", "cmp-random-s1")]
@@ -163,7 +241,7 @@ def test_a_free_form_comparison_reads_its_metric_the_way_it_improves(tmp_path):
     edco, random = comparison.summarize(runs)
     assert (edco["metric"], edco["final_mean"], edco["best_mean"], edco["base"]) == ("reference_nll", 1.6, 1.5, 2.0)
     assert random["best_mean"] == 1.7, "lower is better: the best interval is the lowest NLL"
-    assert edco["vs_random"] == pytest.approx(0.1), "an NLL 0.1 below random's is 0.1 better"
+    assert edco["vs_baseline"] == pytest.approx(0.1), "an NLL 0.1 below random's is 0.1 better"
     hours = (2 * (10.5 + 18.0 + 5.0)) / 3600
     assert edco["gain_per_compute_hour"] == pytest.approx((2.0 - 1.6) / hours), "a falling NLL is a gain"
     markdown = comparison.to_markdown([edco, random])
