@@ -296,11 +296,22 @@ class RunStore:
         return {key: float(found[key]) for key in ("seconds", "model_io_seconds") if key in found}
 
     def model_checkpoint(self, interval: int) -> Path | None:
-        """The weights interval `interval` starts from: the previous interval's, or the base model."""
-        return None if interval == 0 else self.checkpoint_dir(interval - 1)
+        """The weights interval `interval` starts from: the previous interval's (sealed, and exactly
+        the files its manifest lists: checked by name at every load, cheap even for an 8B model's
+        weights), or the base model."""
+        if interval == 0:
+            return None
+        added = self.unexpected_files(interval - 1, CHECKPOINT)
+        if added:
+            raise StoreError(
+                f"{self.checkpoint_dir(interval - 1)} gained files its manifest does not list "
+                f"({', '.join(added[:5])}): loading it would train on another model",
+                hint="remove them, or resume the run: the interval is set aside and recomputed",
+            )
+        return self.checkpoint_dir(interval - 1)
 
     def write_eval_items(self, interval: int, items: pa.Table) -> Path:
-        path = self.interval_dir(interval) / STAGE_OUTPUTS["evaluate"][0].name
+        path = self.prepare_interval(interval) / STAGE_OUTPUTS["evaluate"][0].name
         return write_parquet(path, items, fault=f"eval_items.write@{interval}")
 
     def eval_items(self, interval: int) -> pa.Table:
@@ -345,7 +356,30 @@ class RunStore:
                 return f"{file} is missing"
             if sha256(file) != digest:
                 return f"{file} is corrupted (checksum differs from the manifest)"
+        added = self.unexpected_files(interval)
+        if added:
+            return f"{self.interval_dir(interval) / added[0]} was added after the interval was sealed" + (
+                f" (and {len(added) - 1} more file(s) not in the manifest)" if len(added) > 1 else ""
+            )
         return None
+
+    def unexpected_files(self, interval: int, under: str = "") -> list[str]:
+        """Files of a sealed interval (below `under`, e.g. its checkpoint) that its manifest does not
+        list: a sealed output is exactly its manifest, so a file added to it later (adapter weights
+        dropped into a checkpoint make the next stage load another model) is damage. Left out: the
+        manifest itself, writers' temp files, and what remains of a pruned checkpoint (the next
+        prune removes it)."""
+        folder = self.interval_dir(interval)
+        manifest = self.manifest(interval)
+        listed, pruned = set(manifest["files"]), manifest.get("pruned", [])
+        return [
+            name
+            for path in _files(folder / under)
+            if (name := str(path.relative_to(folder))) not in listed
+            and name != MANIFEST
+            and not any(part.endswith(".tmp") for part in Path(name).parts)
+            and not any(name.startswith(f"{p}/") for p in pruned)
+        ]
 
     def checkpoint_pruned(self, interval: int) -> bool:
         """Whether a finished interval's checkpoint was deleted under storage.keep_checkpoints."""

@@ -74,6 +74,39 @@ def test_corrupted_file_is_detected_and_the_run_resumes_from_the_last_intact_int
     assert reran == set(range(first_rerun, 2))
 
 
+def test_a_checkpoint_that_gained_files_is_damage_not_another_model(finished, tmp_path, tiny_model_dir):
+    """Adapter files dropped into a sealed checkpoint would make the next interval load another model
+    (peft reads adapter_config.json): the next load refuses it, and the resume sets the interval and
+    every later one aside, as for a failed checksum, and recomputes them."""
+    from edco.errors import StoreError
+    from edco.flows.resume import resume_point
+
+    store = copy_store(finished, tmp_path / "store")
+    checkpoint = store.checkpoint_dir(0)
+    (checkpoint / "adapter_config.json").write_text("{}")
+    shutil.copy(checkpoint / "model.safetensors", checkpoint / "adapter_model.safetensors")
+    with pytest.raises(StoreError, match="gained files its manifest does not list"):
+        store.model_checkpoint(1)
+    assert store.interval_problem(0).endswith(
+        "adapter_config.json was added after the interval was sealed (and 1 more file(s) not in the manifest)"
+    )
+    assert store.interval_problem(1) is None, "only the interval whose files changed is damaged itself"
+    start, notes = resume_point(store, 2)
+    assert start == 0 and "interval 0 before it is not intact" in notes[1]
+    reasons = sorted((p / "REASON.txt").read_text() for p in (store.run_dir / "damaged").iterdir())
+    assert "was added after the interval was sealed" in reasons[0]
+
+
+def test_files_left_by_a_pruned_checkpoint_or_a_writer_are_not_damage(finished, tmp_path):
+    store = copy_store(finished, tmp_path / "store")
+    store.prune_checkpoint(0)
+    leftover = store.checkpoint_dir(0)
+    leftover.mkdir()
+    (leftover / "model.safetensors").write_bytes(b"half-deleted")  # a crash between manifest and rmtree
+    (store.interval_dir(0) / ".metrics.json.123.tmp").write_text("{")
+    assert store.interval_problem(0) is None and store.unexpected_files(0) == []
+
+
 def test_transient_error_is_retried_and_the_retry_is_logged(tiny_model_dir, prefect_api, tmp_path, caplog, monkeypatch):
     monkeypatch.setenv("EDCO_FAIL_AT", "score.mid@0")
     monkeypatch.setenv("EDCO_FAIL_ONCE_FILE", str(tmp_path / "failed-once"))
