@@ -58,6 +58,51 @@ def test_metrics_view_reads_every_interval(store):
 def test_empty_store_has_empty_views(tmp_path):
     assert query(tmp_path, "SELECT count(*) AS n FROM scores").to_pylist() == [{"n": 0}]
     assert query(tmp_path, "SELECT count(*) AS n FROM turnover").to_pylist() == [{"n": 0}]
+    assert query(tmp_path, "SELECT count(*) AS n FROM eval_items").to_pylist() == [{"n": 0}]
+
+
+GAINED = """SELECT b.item_id, b.category, a.predicted AS was, b.predicted AS now FROM eval_items a JOIN eval_items b
+  USING (run, item_id) WHERE run = 'demo' AND a.interval = 1 AND NOT a.correct AND b.interval = 2 AND b.correct"""
+BY_CATEGORY = """SELECT category, model, interval, round(avg(correct::INT), 3) AS accuracy, count(*) AS items
+  FROM eval_items WHERE run = 'demo' GROUP BY ALL ORDER BY category, interval NULLS FIRST"""
+
+
+def test_the_readme_queries_over_eval_items(tmp_path):
+    """The two queries the README shows, on items written by the store's own writer."""
+    from edco.evaluation.items import item_table
+    from edco.storage.store import RunStore
+
+    store = RunStore(tmp_path / "demo")
+
+    def items(predicted: str, categories=("net", "net", "radio")) -> dict:
+        correct = [p == "A" for p in predicted]
+        return {
+            "item_id": ["q0", "q1", "q2"],
+            "category": list(categories),
+            "predicted": list(predicted),
+            "correct": correct,
+            "value": [0.5, 0.5, 0.5],
+            "accuracy": [float(c) for c in correct],
+        }
+
+    store.write_eval_items(0, item_table("demo", 0, "accuracy", items("BBB"), items("BAB")))
+    store.write_eval_items(1, item_table("demo", 1, "accuracy", items("ABB"), None))
+    store.write_eval_items(2, item_table("demo", 2, "accuracy", items("AAA"), None))
+    assert query(tmp_path, GAINED).to_pylist() == [
+        {"item_id": "q1", "category": "net", "was": "B", "now": "A"},
+        {"item_id": "q2", "category": "radio", "was": "B", "now": "A"},
+    ]
+    rows = query(tmp_path, BY_CATEGORY).to_pylist()
+    assert [(r["category"], r["model"], r["interval"], r["accuracy"], r["items"]) for r in rows] == [
+        ("net", "base", None, 0.5, 2),
+        ("net", "trained", 0, 0.0, 2),
+        ("net", "trained", 1, 0.5, 2),
+        ("net", "trained", 2, 1.0, 2),
+        ("radio", "base", None, 0.0, 1),
+        ("radio", "trained", 0, 0.0, 1),
+        ("radio", "trained", 1, 0.0, 1),
+        ("radio", "trained", 2, 1.0, 1),
+    ]
 
 
 @pytest.mark.parametrize(
