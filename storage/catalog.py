@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edco.errors import StoreError
 from edco.evaluation.headline import best_of
 from edco.storage.lock import is_running
-from edco.storage.store import MANIFEST, RunStore
+from edco.storage.store import MANIFEST, NO_RUN_HINT, RunStore
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,10 @@ class RunEntry:
 
 def list_runs(root: Path) -> list[RunEntry]:
     """Every run of the store, by name. Cheap: an interval counts as finished when its manifest
-    exists (checksums are verified by resume, not by a listing)."""
+    exists (checksums are verified by resume, not by a listing). A store that does not exist is an
+    error, not an empty listing: a mistyped --root would otherwise look like a store without runs."""
+    if not Path(root).is_dir():
+        raise StoreError(f"store {root} does not exist (or is not a folder)", hint=NO_RUN_HINT)
     return [_entry(RunStore(info.parent)) for info in sorted(Path(root).glob("*/run.json"))]
 
 

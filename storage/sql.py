@@ -7,12 +7,14 @@ one SELECT statement, file access limited to the store, configuration frozen.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from edco.errors import QueryError
+from edco.errors import QueryError, StoreError
+from edco.storage.store import NO_RUN_HINT
 from edco.storage.verdicts import FOLDER
 
 SCORES_EMPTY = (
@@ -48,10 +50,14 @@ GROUP BY s.run, s.interval
 """
 
 
-def connect(root: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection whose views read the store and that can write nowhere."""
+def connect(root: Path, spill: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose views read the store and that can write nowhere but `spill`.
+
+    DuckDB may always read its temp directory (by default `./.tmp` under the current directory,
+    outside the store), so it is pointed at `spill`, a fresh private folder the caller removes."""
     root = Path(root).resolve()
     con = duckdb.connect(":memory:")
+    con.execute("SET temp_directory = ?", [str(spill)])
     con.execute("SET allowed_directories = [?]", [str(root)])
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
@@ -81,7 +87,14 @@ def _quote(text: str) -> str:
 
 def query(root: Path, sql: str, params: list[object] | None = None) -> pa.Table:
     """Run one read-only SELECT (with `?` placeholders bound to `params`); anything else is refused before it runs."""
-    con = connect(root)
+    root = Path(root)
+    if not root.is_dir():
+        raise StoreError(f"store {root} does not exist (or is not a folder)", hint=NO_RUN_HINT)
+    with tempfile.TemporaryDirectory(prefix="edco-sql-") as spill:
+        return _query(connect(root, Path(spill)), sql, params)
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None) -> pa.Table:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:

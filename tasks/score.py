@@ -33,17 +33,18 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
         return store.write_table(interval, "score", table, clock.timing())
     signal = SIGNALS[strategy.signal]
     pool = store.pool()
-    on_ray = cfg.scoring.backend == "ray" and strategy.signal == "entropy"
-    calibrating = strategy.signal == "entropy" and interval == 0 and _calibrated(cfg.scoring)
+    entropy = strategy.signal == "entropy"
+    elsewhere = entropy and (cfg.scoring.backend == "ray" or cfg.scoring.engine == "vllm")
+    calibrating = entropy and interval == 0 and _calibrated(cfg.scoring)
     with clock.timing_model_io():
         tokenizer = load_tokenizer(cfg.model)
-        local = signal.needs_model and (not on_ray or calibrating)  # Ray's actors load their own
+        local = signal.needs_model and (not elsewhere or calibrating)  # Ray's actors and vLLM load their own
         model = load_model(cfg.model, store.model_checkpoint(interval)) if local else None
     n = interval_top_n(cfg, len(pool))
     scoring, info = (
         _scoring(store, cfg, interval, model, tokenizer, pool, n) if strategy.signal == "entropy" else (cfg.scoring, {})
     )
-    measure = _measure(store, cfg, interval, signal.measure, on_ray)
+    measure = _measure(store, cfg, interval, signal.measure, entropy)
     if interval > 0 and signal.needs_model and scoring.partial:
         previous = store.read_table(interval - 1, "select")
         before = store.read_table(interval - 2, "select") if interval > 1 else None
@@ -66,18 +67,27 @@ def _calibrated(scoring: ScoringConfig) -> bool:
 
 
 def _measure(
-    store: RunStore, cfg: EdcoConfig, interval: int, measure: Measure, on_ray: bool
+    store: RunStore, cfg: EdcoConfig, interval: int, measure: Measure, entropy: bool
 ) -> Callable[..., pa.Table]:
-    """The signal's measurement with the stage's per-batch sampling seed, under `scoring.threads`, in
-    this process or on Ray's scorer actors."""
+    """The signal's measurement with the stage's sampling seed: under `scoring.threads` in this
+    process, on Ray's scorer actors (`scoring.backend: ray`) or on vLLM (`scoring.engine: vllm`) for
+    the entropy signal."""
     seed = derive_seed(cfg.seed, interval, "score")
-    if on_ray:
-        checkpoint = store.model_checkpoint(interval)
+    checkpoint = store.model_checkpoint(interval)
+    if entropy and cfg.scoring.backend == "ray":
 
         def remote(model, tokenizer, records, scoring, progress) -> pa.Table:  # noqa: ANN001 - Measure's
             return ray_scoring.score_table(cfg.model, checkpoint, tokenizer, records, scoring, cfg.ray, seed, progress)
 
         return remote
+    if entropy and cfg.scoring.engine == "vllm":
+
+        def on_vllm(model, tokenizer, records, scoring, progress) -> pa.Table:  # noqa: ANN001 - Measure's
+            from edco.scoring import vllm_scoring
+
+            return vllm_scoring.score_table(cfg.model, checkpoint, tokenizer, records, scoring, seed, progress)
+
+        return on_vllm
 
     def local(model, tokenizer, records, scoring, progress) -> pa.Table:  # noqa: ANN001 - Measure's
         with torch_threads(scoring.threads):

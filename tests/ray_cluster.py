@@ -18,6 +18,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled"}
@@ -42,22 +44,25 @@ class Node:
         self.proc.wait(timeout=30)
 
 
-def main(model_dir: str, out: str) -> None:
+@contextmanager
+def two_nodes(head_cpus: int, worker_cpus: int) -> Iterator[tuple[str, Node]]:
+    """(address, worker node) of a head and a worker node on 127.0.0.1, this process connected
+    to them; both stopped by process group afterwards (the benchmarks use it too)."""
     os.environ["RAY_AUTH_MODE"] = "disabled"
     import ray
-
-    from edco.config.schema import ModelConfig, RayConfig
-    from edco.models.loading import load_tokenizer
-    from edco.scoring import ray_scoring
-    from tests.helpers import QUESTIONS, make_records
-    from tests.scoring.test_ray_scoring import CFG, SEED
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     address = f"127.0.0.1:{port}"
-    head = Node("--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false")
-    worker = Node(f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1")
+    head = Node(
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        f"--num-cpus={head_cpus}",
+        "--include-dashboard=false",
+    )
+    worker = Node(f"--address={address}", "--node-ip-address=127.0.0.1", f"--num-cpus={worker_cpus}")
     try:
         ray.init(address=address, log_to_driver=False)
         deadline = time.time() + 120
@@ -65,6 +70,24 @@ def main(model_dir: str, out: str) -> None:
             if time.time() > deadline:
                 raise SystemExit("the worker node never joined")
             time.sleep(1)
+        yield address, worker
+    finally:
+        ray.shutdown()
+        worker.kill()
+        head.kill()
+        current = Path("/tmp/ray/ray_current_cluster")  # what `ray start` left for the next ray.init to join
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
+
+
+def main(model_dir: str, out: str) -> None:
+    from edco.config.schema import ModelConfig, RayConfig
+    from edco.models.loading import load_tokenizer
+    from edco.scoring import ray_scoring
+    from tests.helpers import QUESTIONS, make_records
+    from tests.scoring.test_ray_scoring import CFG, SEED
+
+    with two_nodes(head_cpus=2, worker_cpus=1) as (address, worker):
         results: list[int] = []
 
         def kill_worker_node(done: int, total: int) -> None:
@@ -86,13 +109,6 @@ def main(model_dir: str, out: str) -> None:
             "scores": table["score"].to_pylist(),
         }
         Path(out).write_text(json.dumps(found))
-    finally:
-        ray.shutdown()
-        worker.kill()
-        head.kill()
-        current = Path("/tmp/ray/ray_current_cluster")  # what `ray start` left for the next ray.init to join
-        if current.exists() and current.read_text().strip().endswith(f":{port}"):
-            current.unlink()
 
 
 if __name__ == "__main__":

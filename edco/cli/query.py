@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -165,20 +166,39 @@ def ui(
     root: RootOption = None,
     host: Annotated[str, typer.Option(help="Bind address; loopback unless you mean to expose it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
+    allowed_hosts: Annotated[
+        Optional[str],
+        typer.Option(help="MLflow's allowed Host headers (comma-separated), for a UI reached by name from elsewhere."),
+    ] = None,
 ) -> None:
     """Open the MLflow UI on the store's tracking database."""
     from edco.tracking.mlflow_runs import open_store_ui
 
-    cmd = mlflow_ui_command(output.store_root(root), host, port)
+    cmd = mlflow_ui_command(output.store_root(root), host, port, allowed_hosts)
+    if not _loopback(host):
+        output.errors.print(
+            f"warning: the MLflow UI has no authentication, and --host {host} opens it to every network that "
+            "reaches this machine; MLflow answers only the Host headers it allows (localhost and private IPs "
+            "unless --allowed-hosts names others)",
+            markup=False,
+        )
     open_store_ui(output.store_root(root))
     output.console.print(f"MLflow UI at http://{host}:{port} (Ctrl-C to stop)")
     os.execv(sys.executable, cmd)
 
 
-def mlflow_ui_command(root: Path, host: str, port: int) -> list[str]:
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name other than localhost
+        return False
+
+
+def mlflow_ui_command(root: Path, host: str, port: int, allowed_hosts: str | None = None) -> list[str]:
     db = root.resolve() / "mlflow.db"
     if not db.exists():
         raise EdcoError(f"no MLflow database at {db}; run a curriculum first or pass --root")
+    allowed = ["--allowed-hosts", allowed_hosts] if allowed_hosts else []
     return [
         sys.executable,
         "-m",
@@ -190,6 +210,7 @@ def mlflow_ui_command(root: Path, host: str, port: int) -> list[str]:
         host,
         "--port",
         str(port),
+        *allowed,
     ]
 
 

@@ -244,6 +244,14 @@ class ScoringConfig(_Section):
         "before it, only the boundary samples are scored. null: never skip.",
     )
 
+    engine: Literal["hf", "vllm"] = Field(
+        "hf",
+        description="What generates the entropy scorer's answers: 'hf' (transformers) or 'vllm' (the published "
+        "estimator as its authors run it; prefix mode with top_logprobs set; needs vLLM, see `make vllm-env`).",
+    )
+    vllm_kv_cache_gib: float = Field(
+        4.0, gt=0, description="engine 'vllm' on a CPU: the KV cache's memory (vLLM's default takes most of the RAM)."
+    )
     backend: Literal["local", "ray"] = Field(
         "local",
         description="Where the entropy scorer runs: 'local' (the stage's process) or 'ray' (`workers` scorer "
@@ -263,6 +271,18 @@ class ScoringConfig(_Section):
         if isinstance(data, dict) and data.get("estimator") == "published":
             return {**_PUBLISHED_ESTIMATOR, **data}
         return data
+
+    @model_validator(mode="after")
+    def _vllm_estimator(self) -> ScoringConfig:
+        if self.engine == "vllm":
+            if self.mode != "prefix" or self.top_logprobs is None:
+                raise ValueError(
+                    "scoring.engine 'vllm' computes the top-K estimator of prefix mode: set mode 'prefix' and "
+                    "top_logprobs (or estimator 'published'); full-vocabulary entropy stays on engine 'hf'"
+                )
+            if self.backend != "local":
+                raise ValueError("scoring.engine 'vllm' runs in the stage's process: use backend 'local' with it")
+        return self
 
     @property
     def partial(self) -> bool:
@@ -732,6 +752,12 @@ def load_config(path: str | Path) -> EdcoConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start : exc.start + 1]!r}); "
+            "a config is a YAML file",
+            hint="save it as UTF-8, or check that the path names the YAML config, not a data or model file",
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -224,6 +224,57 @@ def test_config_change_between_run_and_resume_is_refused_with_a_diff(finished, t
         run_curriculum(parse_config(data).with_root(store.run_dir.parent))
 
 
+def test_ui_warns_when_it_leaves_loopback_and_passes_allowed_hosts(tmp_path, capsys, monkeypatch):
+    """`--host 0.0.0.0` says the UI has no authentication (exec stopped before MLflow starts)."""
+    from edco.cli import query as commands
+    from edco.cli.app import main
+
+    (tmp_path / "mlflow.db").write_text("")
+    started = []
+    monkeypatch.setattr(commands.os, "execv", lambda exe, cmd: started.append(cmd))
+    assert main(["ui", "--root", str(tmp_path), "--host", "0.0.0.0", "--allowed-hosts", "edco.lan"]) == 0
+    assert "no authentication" in capsys.readouterr().err
+    assert started[0][started[0].index("--allowed-hosts") + 1] == "edco.lan"
+    assert main(["ui", "--root", str(tmp_path)]) == 0
+    assert "no authentication" not in capsys.readouterr().err and "--allowed-hosts" not in started[1]
+
+
+def test_a_missing_store_root_is_an_error_not_an_empty_answer(tmp_path, capsys):
+    from edco.cli.app import main
+
+    missing = tmp_path / "no-such-store"
+    assert main(["runs", "--root", str(missing)]) == 2
+    assert f"store {missing} does not exist" in capsys.readouterr().err
+    assert main(["sql", "--root", str(missing), "SELECT count(*) FROM scores"]) == 2
+    assert f"store {missing} does not exist" in capsys.readouterr().err
+
+
+def test_sql_cannot_read_duckdbs_default_temp_folder(tmp_path, monkeypatch):
+    """DuckDB may always read its temp directory, by default ./.tmp of the current directory:
+    outside the store. edco points it at a private folder, so a file planted there is refused."""
+    from edco.errors import QueryError
+
+    store, elsewhere = tmp_path / "store", tmp_path / "cwd"
+    store.mkdir()
+    (elsewhere / ".tmp").mkdir(parents=True)
+    (elsewhere / ".tmp" / "secret.csv").write_text("a\n42\n")
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(QueryError, match="query failed"):
+        query(store, "SELECT * FROM read_csv('.tmp/secret.csv')")
+    with pytest.raises(QueryError, match="query failed"):
+        query(store, f"SELECT * FROM read_csv('{elsewhere / '.tmp' / 'secret.csv'}')")
+
+
+def test_a_config_that_is_not_utf8_is_named_with_its_byte(tmp_path):
+    from edco.config.schema import load_config
+    from edco.errors import ConfigError
+
+    path = tmp_path / "model.yaml"
+    path.write_bytes(b"run_name: x\nseed: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"model.yaml: not UTF-8 text \(byte 18 is b'\\xff'\)"):
+        load_config(path)
+
+
 def test_ui_binds_to_loopback_by_default(tmp_path):
     from edco.cli.query import mlflow_ui_command
 
