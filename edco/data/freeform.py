@@ -23,6 +23,7 @@ from edco.data.records import (
     record_id,
     required,
     text,
+    without_nul,
 )
 
 # ShareGPT's speaker names, and the roles they mean.
@@ -120,7 +121,7 @@ def _message(turn: Any, number: int, column: str) -> dict[str, str]:
         raise Invalid(f"turn {number}: unknown role {role!r} (expected one of {allowed})", column)
     if not isinstance(content, str):
         raise Invalid(f"turn {number}: content must be a string, got {described(content)}", column)
-    return {"role": known[role], "content": content}
+    return {"role": known[role], "content": without_nul(content, column, f"turn {number}: content ")}
 
 
 def _last_user_turn(messages: list[dict[str, str]]) -> str:

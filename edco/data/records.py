@@ -209,6 +209,16 @@ def text(value: Any, field: str | None = None, *, show_value: bool = True) -> st
         raise Invalid(f"expected a string, got {described(value) if show_value else type(value).__name__}", field)
     if not value.strip():
         raise Invalid("empty", field)
+    return without_nul(value, field)
+
+
+def without_nul(value: str, field: str | None = None, what: str = "") -> str:
+    """`value`, refused when it holds a NUL character: an escaped \\u0000 in JSON is valid text, but
+    in a prompt it is a byte no tokenizer was trained on, and in a record almost always a sign of a
+    corrupted export; stored silently, it would be trained on."""
+    at = value.find("\x00")
+    if at >= 0:
+        raise Invalid(f"{what}contains a NUL character (\\u0000) at character {at}", field)
     return value
 
 
@@ -221,6 +231,7 @@ def _parse_choices(raw: dict, spec: str | list[str]) -> list[str]:
             raise Invalid(f"choice {number} must be a string, got {described(option)}")
         if not option.strip():
             raise Invalid(f"choice {number} is empty")
+        without_nul(option, what=f"choice {number} ")
     return options
 
 
@@ -296,7 +307,7 @@ def parse_category(raw: dict, column: str | None) -> str | None:
         return None
     if not isinstance(value, str):
         raise Invalid(f"expected a string or null, got {described(value)}")
-    return value if value.strip() else None
+    return without_nul(value) if value.strip() else None
 
 
 # --- reporting -----------------------------------------------------------------------

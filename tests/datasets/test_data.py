@@ -209,6 +209,13 @@ BAD_INPUTS = [
         ["row 1", "'answer'", "missing"],
         id="parquet-missing-column",
     ),
+    pytest.param(
+        "a.jsonl",
+        jsonl(rec(choices=["x", "y\x00z"])),
+        None,
+        ["row 1", "'choices'", "choice 2 contains a NUL character (\\u0000) at character 1"],
+        id="jsonl-nul-in-a-choice",
+    ),
 ]
 
 

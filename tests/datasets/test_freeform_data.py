@@ -154,6 +154,16 @@ BAD = [
         "chat",
         "row 8, field 'messages[2].content': empty",
     ),
+    (  # an escaped \u0000 in the JSON: valid text, refused rather than trained on
+        {"id": "i", "question": "Why\x00?", "reference": "x"},
+        "reference",
+        "row 9, field 'question': contains a NUL character (\\u0000) at character 3",
+    ),
+    (
+        {"id": "j", "messages": [CHAT[0], {"role": "user", "content": "a\x00b"}, CHAT[4]]},
+        "chat",
+        "row 10, field 'messages': turn 2: content contains a NUL character (\\u0000) at character 1",
+    ),
 ]
 
 
