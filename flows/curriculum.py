@@ -7,6 +7,7 @@ fresh process.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from prefect import flow, get_run_logger
 from transformers import PreTrainedTokenizerBase
 
 from edco.config.schema import EdcoConfig, config_diff, load_config
+from edco.data.drift import drift
 from edco.data.kinds import kind_of
 from edco.data.prompts import check_lengths
 from edco.data.records import LoadResult, check_disjoint
@@ -33,6 +35,8 @@ from edco.tasks.select import select
 from edco.tasks.track import track_failure, track_finish, track_interval, track_run
 from edco.tasks.train import train
 from edco.training.rewards import check_reward
+
+LOG = logging.getLogger("edco")
 
 
 @flow(name="edco-curriculum")
@@ -128,6 +132,8 @@ def create_or_check(cfg: EdcoConfig, force: bool = False) -> RunStore:
             _check_fits(cfg, store.pool(), load_tokenizer(cfg.model))
         if frozen.model_dump(exclude={"storage"}) != cfg.model_dump(exclude={"storage"}):  # forced, or a judge moved
             store.replace_config(cfg)
+        for split in ("pool", "eval"):
+            _note_source_change(cfg, store, split)
         return store
     pool, eval_set = (_load(cfg, split) for split in ("pool", "eval"))
     if pool.kind != eval_set.kind:
@@ -153,6 +159,27 @@ def _check_fits(cfg: EdcoConfig, pool: pa.Table, tokenizer: PreTrainedTokenizerB
     if cfg.training.method == "grpo":
         check_reward(cfg.training, pool, tokenizer)
     interval_top_n(cfg, len(pool))
+
+
+def _note_source_change(cfg: EdcoConfig, store: RunStore, split: str) -> None:
+    """Say once, when a run continues, that the file its pool or eval set was read from has changed
+    since (and how), and that the run keeps its frozen snapshot: right, but not silent."""
+    source = cfg.data.pool if split == "pool" else cfg.data.eval
+    if not Path(source).is_file():  # the built-in generator, a hub dataset: nothing on disk to compare
+        return
+    snapshot = store.pool() if split == "pool" else store.eval_set()
+    try:
+        found = drift(snapshot, _load(cfg, split).table).describe()
+    except DataError as exc:
+        found = f"it no longer loads ({str(exc).splitlines()[0]})"
+    if found:
+        LOG.warning(
+            "the %s source %s differs from the run's snapshot (%s): the run keeps using its snapshot, %s",
+            split,
+            source,
+            found,
+            store.run_dir / ("pool.parquet" if split == "pool" else "eval.parquet"),
+        )
 
 
 def _load(cfg: EdcoConfig, split: str) -> LoadResult:

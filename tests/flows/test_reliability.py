@@ -107,6 +107,40 @@ def test_files_left_by_a_pruned_checkpoint_or_a_writer_are_not_damage(finished, 
     assert store.interval_problem(0) is None and store.unexpected_files(0) == []
 
 
+def test_a_changed_source_file_is_mentioned_once_and_the_snapshot_kept(tiny_model_dir, tmp_path, caplog):
+    """The pool file changes after the run was created: continuing says how it differs (added,
+    removed, changed) and that the frozen snapshot stays; an unchanged source says nothing."""
+    import json
+
+    from edco.config.schema import ColumnMap
+    from edco.datasets.readers import load_records
+    from edco.flows.curriculum import create_or_check
+
+    rows = [
+        {k: v for k, v in r.items() if k != "row"}
+        for r in load_records("demo", ColumnMap(), limit=30).table.to_pylist()
+    ]
+    source = tmp_path / "pool.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows[:24]))
+    data = tiny_config(tiny_model_dir, tmp_path / "store")
+    data["data"] = {**data["data"], "pool": str(source), "limit": None}
+    cfg = parse_config(data)
+    store = create_or_check(cfg)
+    snapshot = store.pool()
+    create_or_check(cfg)
+    assert "differs from the run's snapshot" not in caplog.text
+    changed = [*rows[1:23], {**rows[23], "question": rows[23]["question"] + " (edited)"}, rows[24], rows[25]]
+    source.write_text("".join(json.dumps(r) + "\n" for r in changed))
+    caplog.clear()
+    create_or_check(cfg)
+    warnings = [r.getMessage() for r in caplog.records if "differs from the run's snapshot" in r.getMessage()]
+    assert warnings == [
+        f"the pool source {source} differs from the run's snapshot (2 record(s) added, 1 record(s) removed, "
+        f"1 record(s) changed): the run keeps using its snapshot, {store.run_dir / 'pool.parquet'}"
+    ]
+    assert store.pool().equals(snapshot)
+
+
 def test_transient_error_is_retried_and_the_retry_is_logged(tiny_model_dir, prefect_api, tmp_path, caplog, monkeypatch):
     monkeypatch.setenv("EDCO_FAIL_AT", "score.mid@0")
     monkeypatch.setenv("EDCO_FAIL_ONCE_FILE", str(tmp_path / "failed-once"))
