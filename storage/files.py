@@ -87,3 +87,16 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def unwritable(folder: Path) -> str | None:
+    """None when files can be created in `folder` (made if missing), else why not. Tried rather than
+    read from permission bits, which a read-only mount, and root, make say the wrong thing."""
+    probe = folder / f".write-probe-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None

@@ -13,31 +13,39 @@ from typing import Any
 from edco.errors import StoreError
 from edco.reporting import plots
 from edco.reporting.html import TOP_SAMPLES, render_report
-from edco.storage.files import atomic_write
+from edco.storage.files import atomic_write, unwritable
 from edco.storage.sql import query
 from edco.storage.store import RunStore
 
 INTERVAL_PLOTS = ("signal_histogram.png", "accuracy_signal.png", "turnover.png")
 
 
-def build_report(root: Path, run: str) -> Path:
-    """Draw the plots and write `report.html` for `run`; returns the page's path."""
+def build_report(root: Path, run: str, out: Path | None = None) -> Path:
+    """Draw the plots and write `report.html` for `run` into `<run>/report/`, or into `out` (a
+    store on read-only media is still reported on, elsewhere); returns the page's path."""
     store = RunStore.open(root, run)
+    folder = Path(out) if out is not None else store.run_dir / "report"
+    problem = unwritable(store.run_dir) if out is None else None
+    if problem:
+        raise StoreError(
+            f"{store.run_dir} is not writable ({problem}): the report cannot be written beside the run",
+            hint="write it elsewhere: edco report RUN --out DIR",
+        )
     metrics = _rows(store, "metrics")
     if not metrics:
         raise StoreError(f"run '{run}' has no evaluated interval yet; nothing to report", hint="run or resume it first")
     turnover = _rows(store, "turnover")
-    images = report_images(store, metrics[0]["interval"], metrics[-1]["interval"])
+    images = report_images(store, metrics[0]["interval"], metrics[-1]["interval"], folder)
     top = top_samples(store, metrics[-1]["interval"])
     page = render_report(run, store.config().to_yaml(), metrics, turnover, top, images)
-    return atomic_write(store.run_dir / "report" / "report.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return atomic_write(folder / "report.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
 
-def report_images(store: RunStore, first: int, last: int) -> dict[str, bytes]:
+def report_images(store: RunStore, first: int, last: int, folder: Path) -> dict[str, bytes]:
     """The page's plots by caption: accuracy and turnover up to the last interval, and the signal
     histograms of the first and the last: where the curriculum started and where it stands,
     whatever the run's length. They are the per-interval plots the tracker logs, drawn afresh."""
-    ends = {i: dict(zip(INTERVAL_PLOTS, interval_plots(store, i))) for i in dict.fromkeys((first, last))}
+    ends = {i: dict(zip(INTERVAL_PLOTS, interval_plots(store, i, folder))) for i in dict.fromkeys((first, last))}
     return {
         "accuracy and signal by interval": ends[last]["accuracy_signal.png"].read_bytes(),
         "selection turnover": ends[last]["turnover.png"].read_bytes(),
@@ -45,9 +53,10 @@ def report_images(store: RunStore, first: int, last: int) -> dict[str, bytes]:
     }
 
 
-def interval_plots(store: RunStore, interval: int) -> list[Path]:
-    """The plots of one finished interval, in `<run>/report/interval_NNN/`: its signal histogram,
-    and accuracy and turnover up to it. The tracker attaches them to the interval's MLflow run."""
+def interval_plots(store: RunStore, interval: int, folder: Path | None = None) -> list[Path]:
+    """The plots of one finished interval, in `<folder>/interval_NNN/` (by default the run's
+    `report/`): its signal histogram, and accuracy and turnover up to it. The tracker attaches them
+    to the interval's MLflow run."""
     metrics = [m for m in _rows(store, "metrics") if m["interval"] <= interval]
     turnover = [t for t in _rows(store, "turnover") if t["interval"] <= interval]
     scores = query(
@@ -55,7 +64,7 @@ def interval_plots(store: RunStore, interval: int) -> list[Path]:
         "SELECT interval, score, signal, selected FROM scores WHERE run = ? AND interval = ?",
         [store.name, interval],
     )
-    folder = store.run_dir / "report" / store.interval_dir(interval).name
+    folder = (folder or store.run_dir / "report") / store.interval_dir(interval).name
     folder.mkdir(parents=True, exist_ok=True)
     draw = {
         "signal_histogram.png": lambda p: plots.signal_histogram(scores, interval, p),

@@ -49,7 +49,7 @@ from edco.errors import StoreError
 from edco.evaluation.headline import headline, headline_metric
 from edco.evaluation.items import ITEM_SCHEMA
 from edco.faultpoints import fault_point
-from edco.storage.files import atomic_dir, atomic_write, sha256, write_json, write_parquet
+from edco.storage.files import atomic_dir, atomic_write, sha256, unwritable, write_json, write_parquet
 
 NO_RUN_HINT = "list the store's runs with: edco runs --root STORE (the default store is $EDCO_ROOT, else ./runs)"
 
@@ -448,16 +448,11 @@ class RunStore:
 
 
 def ensure_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-probe-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
+    problem = unwritable(root)
+    if problem:
         raise StoreError(
-            f"storage root {root} is not writable ({exc.strerror})",
-            hint="set storage.root or --root to a writable folder",
-        ) from None
+            f"storage root {root} is not writable ({problem})", hint="set storage.root or --root to a writable folder"
+        )
 
 
 def _files(path: Path) -> list[Path]:

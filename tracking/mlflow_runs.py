@@ -10,7 +10,9 @@ step already present is not logged again.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -23,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from edco.config.schema import EdcoConfig, flatten
 from edco.faultpoints import fault_point
-from edco.storage.files import atomic_write
+from edco.storage.files import atomic_write, unwritable
 from edco.storage.lock import exclusive
 from edco.storage.report import INTERVAL_PLOTS as PLOTS
 from edco.storage.report import interval_plots
@@ -76,21 +78,32 @@ def relocate(root: Path) -> None:
     """
     root = root.resolve()
     db, marker = root / "mlflow.db", root / ".mlflow-root"
-    recorded = marker.read_text().strip() if marker.exists() else str(root)
+    recorded = _recorded_root(root)
     if recorded != str(root) and db.exists():
-        old, new = Path(recorded).as_uri(), root.as_uri()
-        with closing(sqlite3.connect(db)) as con, con:
-            for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
-                con.execute(
-                    f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",
-                    (new, len(old) + 1, len(old), old),
-                )
-            con.execute(
-                "UPDATE tags SET value = ? || substr(value, ?) WHERE key = 'edco.run_dir' AND substr(value, 1, ?) = ?",
-                (str(root), len(recorded) + 1, len(recorded), recorded),
-            )
+        _point_records(db, recorded, root)
     if recorded != str(root) or not marker.exists():
         atomic_write(marker, lambda tmp: tmp.write_text(f"{root}\n"))
+
+
+def _recorded_root(root: Path) -> str:
+    """Where the store's MLflow records point (the store's own path when it never moved)."""
+    marker = root / ".mlflow-root"
+    return marker.read_text().strip() if marker.exists() else str(root)
+
+
+def _point_records(db: Path, recorded: str, root: Path) -> None:
+    """Rewrite the recorded store prefix `recorded` to `root` in the tracking database `db`."""
+    old, new = Path(recorded).as_uri(), root.as_uri()
+    with closing(sqlite3.connect(db)) as con, con:
+        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
+            con.execute(
+                f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",
+                (new, len(old) + 1, len(old), old),
+            )
+        con.execute(
+            "UPDATE tags SET value = ? || substr(value, ?) WHERE key = 'edco.run_dir' AND substr(value, 1, ?) = ?",
+            (str(root), len(recorded) + 1, len(recorded), recorded),
+        )
 
 
 def _log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
@@ -236,7 +249,17 @@ class MlflowComparison:
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
 
 
-def open_store_ui(root: Path) -> None:
-    """Make a store's tracking records point at where the store is now, before a UI reads them."""
-    with exclusive(root / ".locks" / "mlflow.lock"):
-        relocate(root)
+def open_store_ui(root: Path) -> Path:
+    """The tracking database a UI reads, its records pointed at where the store is now: the
+    store's own, or, for a store on read-only media, a private copy (nothing is written to the
+    store; the UI reads the artifacts where they are)."""
+    root = Path(root).resolve()
+    if unwritable(root) is None:
+        with exclusive(root / ".locks" / "mlflow.lock"):
+            relocate(root)
+        return root / "mlflow.db"
+    copy = Path(tempfile.mkdtemp(prefix="edco-ui-")) / "mlflow.db"
+    shutil.copy2(root / "mlflow.db", copy)
+    if _recorded_root(root) != str(root):
+        _point_records(copy, _recorded_root(root), root)
+    return copy

@@ -155,11 +155,15 @@ def turnover(run_name: Annotated[str, typer.Argument(metavar="RUN")], root: Root
 def report(
     run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run name inside the store.")],
     root: RootOption = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="Write the page and plots here instead (a store on read-only media).")
+    ] = None,
 ) -> None:
-    """Write a run's plots and a self-contained HTML page into <root>/<run>/report/."""
+    """Write a run's plots and a self-contained HTML page into <root>/<run>/report/ (or --out)."""
     from edco.storage.report import build_report
 
-    output.console.print(str(build_report(output.store_root(root), run_name)), markup=False, highlight=False)
+    page = build_report(output.store_root(root), run_name, out)
+    output.console.print(str(page), markup=False, highlight=False)
 
 
 def ui(
@@ -174,7 +178,9 @@ def ui(
     """Open the MLflow UI on the store's tracking database."""
     from edco.tracking.mlflow_runs import open_store_ui
 
-    cmd = mlflow_ui_command(output.store_root(root), host, port, allowed_hosts)
+    store = output.store_root(root).resolve()
+    if not (store / "mlflow.db").exists():
+        raise EdcoError(f"no MLflow database at {store / 'mlflow.db'}; run a curriculum first or pass --root")
     if not _loopback(host):
         output.errors.print(
             f"warning: the MLflow UI has no authentication, and --host {host} opens it to every network that "
@@ -182,9 +188,11 @@ def ui(
             "unless --allowed-hosts names others)",
             markup=False,
         )
-    open_store_ui(output.store_root(root))
+    db = open_store_ui(store)
+    if db.parent != store:
+        output.errors.print(f"the store is read-only: the UI reads a private copy of its records, {db}", markup=False)
     output.console.print(f"MLflow UI at http://{host}:{port} (Ctrl-C to stop)")
-    os.execv(sys.executable, cmd)
+    os.execv(sys.executable, mlflow_ui_command(db, host, port, allowed_hosts))
 
 
 def _loopback(host: str) -> bool:
@@ -194,10 +202,8 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def mlflow_ui_command(root: Path, host: str, port: int, allowed_hosts: str | None = None) -> list[str]:
-    db = root.resolve() / "mlflow.db"
-    if not db.exists():
-        raise EdcoError(f"no MLflow database at {db}; run a curriculum first or pass --root")
+def mlflow_ui_command(db: Path, host: str, port: int, allowed_hosts: str | None = None) -> list[str]:
+    """`mlflow ui` on the tracking database `db`."""
     allowed = ["--allowed-hosts", allowed_hosts] if allowed_hosts else []
     return [
         sys.executable,

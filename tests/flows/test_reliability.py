@@ -309,11 +309,52 @@ def test_a_config_that_is_not_utf8_is_named_with_its_byte(tmp_path):
         load_config(path)
 
 
+@pytest.fixture
+def read_only_store(finished, tmp_path):
+    """A copy of the finished store behind a read-only bind mount (skipped where mounting is not
+    allowed): what a store on read-only media looks like, to root too."""
+    source, mount = copy_store(finished, tmp_path / "source").run_dir.parent, tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "--bind", str(source), str(mount)], capture_output=True).returncode:
+        pytest.skip("no permission to bind-mount here")
+    try:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], capture_output=True).returncode:
+            pytest.skip("no permission to remount read-only here")
+        yield mount
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=True)  # an open SQLite pool would keep it busy
+
+
+def test_a_store_on_read_only_media_is_still_browsable(read_only_store, finished, tmp_path, capsys):
+    """`edco report` says where it cannot write and writes with --out; the UI reads a private copy
+    of the tracking records pointed at the store's new place; `runs` and `sql` read as usual."""
+    from mlflow.tracking import MlflowClient
+
+    from edco.tracking.mlflow_runs import MlflowTracker, open_store_ui
+
+    root = read_only_store
+    with pytest.raises(OSError):
+        (root / "probe").write_text("")
+    assert main(["report", finished.name, "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "is not writable (Read-only file system)" in err and "--out DIR" in err
+    out = tmp_path / "report"
+    assert main(["report", finished.name, "--root", str(root), "--out", str(out)]) == 0
+    assert (out / "report.html").stat().st_size > 0 and (out / "interval_001" / "turnover.png").exists()
+    db = open_store_ui(root)
+    assert db.parent != root and db.exists()
+    client = MlflowClient(f"sqlite:///{db}")
+    run_id = MlflowTracker(RunStore(root / finished.name)).find_run()
+    assert client.get_run(run_id).info.artifact_uri.startswith(root.resolve().as_uri()), "pointed at the mount"
+    assert main(["runs", "--root", str(root)]) == 0 and finished.name in capsys.readouterr().out
+    assert query(root, "SELECT count(*) AS n FROM eval_items").to_pylist() == [{"n": 36}]
+
+
 def test_ui_binds_to_loopback_by_default(tmp_path):
     from edco.cli.query import mlflow_ui_command
 
     (tmp_path / "mlflow.db").write_text("")
-    command = mlflow_ui_command(tmp_path, "127.0.0.1", 5000)
+    command = mlflow_ui_command(tmp_path / "mlflow.db", "127.0.0.1", 5000)
     assert command[command.index("--host") + 1] == "127.0.0.1"
     import inspect
 
