@@ -220,9 +220,10 @@ class RunStore:
         metadata = {f"edco.{key}": f"{value:.6f}" for key, value in timing.items()}
         return write_parquet(self.stage_path(interval, stage), table, metadata, fault=f"{stage}.write@{interval}")
 
-    def write_checkpoint(self, interval: int, write: Callable[[Path], None]) -> Path:
+    def write_checkpoint(self, interval: int, write: Callable[[Path], None], needed: int | None = None) -> Path:
+        """`needed`: about how many bytes the checkpoint takes (said when the disk is full)."""
         self.prepare_interval(interval)
-        return atomic_dir(self.checkpoint_dir(interval), write, fault=f"checkpoint.write@{interval}")
+        return atomic_dir(self.checkpoint_dir(interval), write, fault=f"checkpoint.write@{interval}", needed=needed)
 
     def write_train_stats(self, interval: int, stats: dict[str, Any], timing: dict[str, float]) -> Path:
         return write_json(self.stage_path(interval, "train"), {**stats, **timing}, fault=f"stats.write@{interval}")

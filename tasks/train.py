@@ -20,8 +20,9 @@ from edco.config.schema import EdcoConfig
 from edco.errors import EdcoError
 from edco.evaluation.diagnostics import gradient_consistency, last_block_params
 from edco.models.devices import resolve_placement
-from edco.models.loading import load_model, load_tokenizer, save_checkpoint
+from edco.models.loading import checkpoint_bytes, load_model, load_tokenizer, save_checkpoint
 from edco.seeds import derive_seed
+from edco.storage.files import tree_bytes
 from edco.storage.store import RunStore
 from edco.storage.verdicts import store_judge
 from edco.tasks.stage import RETRIES, StageClock, run_stage
@@ -42,7 +43,7 @@ def _train(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
     judge = store_judge(cfg, store.run_dir.parent, store.name, interval)
     stats = training.train(model, tokenizer, records, cfg, interval, progress=clock.progress, judge=judge)
     with clock.timing_model_io():
-        store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp))
+        store.write_checkpoint(interval, lambda tmp: save_checkpoint(model, tokenizer, tmp), checkpoint_bytes(model))
     return store.write_train_stats(interval, {**stats.to_json(), "diagnostics": diagnostics}, clock.timing())
 
 
@@ -72,8 +73,9 @@ def _launched(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock
             )
         stats = json.loads(stats_file.read_text())
         with clock.timing_model_io():
+            ranks = Path(out) / "checkpoint"
             store.write_checkpoint(
-                interval, lambda tmp: shutil.copytree(Path(out) / "checkpoint", tmp, dirs_exist_ok=True)
+                interval, lambda tmp: shutil.copytree(ranks, tmp, dirs_exist_ok=True), tree_bytes(ranks)
             )
     return store.write_train_stats(interval, {**stats, "diagnostics": diagnostics}, clock.timing())
 

@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from edco.config.schema import EdcoConfig, flatten
 from edco.faultpoints import fault_point
-from edco.storage.files import atomic_write, unwritable
+from edco.storage.files import DiskFullError, atomic_write, is_disk_full, size_text, tree_bytes, unwritable
 from edco.storage.lock import exclusive
 from edco.storage.report import INTERVAL_PLOTS as PLOTS
 from edco.storage.report import interval_plots
@@ -106,6 +106,25 @@ def _point_records(db: Path, recorded: str, root: Path) -> None:
         )
 
 
+def upload(log: Callable[[], None], path: Path, retries: int = 0) -> None:
+    """One artifact upload of `path` (a file or folder). A full disk is one `DiskFullError` naming
+    it and its size, never retried; other I/O errors are retried `retries` times here (uploads in
+    the tracking tasks are retried by the task, as every stage's I/O is)."""
+    for attempt in range(retries + 1):
+        try:
+            log()
+            return
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    f"no space left uploading {path} to MLflow's artifact store: it needs about "
+                    f"{size_text(tree_bytes(path))}; nothing of the upload counts as logged"
+                ) from None
+            if not isinstance(exc, OSError) or attempt == retries:
+                raise
+            time.sleep(1)
+
+
 def _log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
     batch = [Param(k, str(v)[:6000]) for k, v in params.items()]
     for start in range(0, len(batch), 100):
@@ -184,7 +203,7 @@ class MlflowTracker:
         if not {*(path.name for path in tables), *PLOTS} <= logged:  # a crash may have cut the uploads short
             for path in [*tables, *interval_plots(self.store, interval)]:
                 if path.name not in logged:
-                    self.client.log_artifact(run_id, str(path), folder)
+                    upload(lambda path=path: self.client.log_artifact(run_id, str(path), folder), path)
         return len(fresh)
 
     def _new(self, run_id: str, metrics: list[Metric]) -> list[Metric]:
@@ -200,7 +219,8 @@ class MlflowTracker:
         run_id = self.run_id
         if self.client.get_run(run_id).data.tags.get("edco.final_interval") != str(final_interval):
             if self.cfg.mlflow.log_final_checkpoint:
-                self.client.log_artifacts(run_id, str(self.store.checkpoint_dir(final_interval)), "final_checkpoint")
+                checkpoint = self.store.checkpoint_dir(final_interval)
+                upload(lambda: self.client.log_artifacts(run_id, str(checkpoint), "final_checkpoint"), checkpoint)
             self.client.set_tag(run_id, "edco.final_interval", str(final_interval))
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
@@ -242,7 +262,7 @@ class MlflowComparison:
 
     def finish(self, run_id: str, files: list[Path]) -> None:
         for file in files:
-            self.client.log_artifact(run_id, str(file))
+            upload(lambda file=file: self.client.log_artifact(run_id, str(file)), file, retries=2)
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
 
     def fail(self, run_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from rich.progress import (
 )
 
 from edco.cli import output
+from edco.errors import EdcoError
 
 if TYPE_CHECKING:
     from edco.tasks.stage import StageProgress
@@ -24,11 +26,48 @@ if TYPE_CHECKING:
 _UNITS = {"score": "samples", "select": "", "train": "steps", "evaluate": "samples"}
 
 
+class _ExplainedFailures(logging.Filter):
+    """Keeps off the console Prefect's records of a failure that edco explains itself (an
+    `EdcoError`: the CLI prints one line and a hint): their tracebacks and "Finished in state
+    Failed" lines would bury that line. They still reach the Prefect API and UI; any other
+    failure keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, EdcoError):
+            return False
+        return not (record.levelno >= logging.ERROR and any(n in record.getMessage() for n in _error_names()))
+
+
+def _error_names() -> set[str]:
+    found, todo = set(), [EdcoError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return found
+
+
 @contextmanager
 def showing_progress(quiet: bool) -> Iterator[None]:
     """Stage progress as rich bars with rate and ETA on a terminal, one line per finished stage
     otherwise (logs, CI), nothing with --quiet. Prefect's own INFO lines are kept off the console
-    (`output.quiet_libraries`); they still reach the Prefect API and UI."""
+    (`output.quiet_libraries`); they still reach the Prefect API and UI. Called after the flows
+    are imported (which sets up Prefect's console handler)."""
+    consoles = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    explained = _ExplainedFailures()
+    for handler in consoles:
+        handler.addFilter(explained)
+    try:
+        with _progress(quiet):
+            yield
+    finally:
+        for handler in consoles:
+            handler.removeFilter(explained)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[None]:
     from edco.tasks.stage import PROGRESS_LISTENERS
 
     if quiet:

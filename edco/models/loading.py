@@ -100,3 +100,9 @@ def save_checkpoint(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     """A folder `from_pretrained` loads as it is: the full model, or only the adapters under LoRA."""
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
+
+
+def checkpoint_bytes(model: PreTrainedModel) -> int:
+    """About what `save_checkpoint` writes: the trainable parameters, which are every weight under
+    full fine-tuning and the adapters only under LoRA (what a full disk's message says is needed)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)

@@ -141,6 +141,52 @@ def test_a_changed_source_file_is_mentioned_once_and_the_snapshot_kept(tiny_mode
     assert store.pool().equals(snapshot)
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 450 KiB tmpfs: room for a tiny run's data and first interval, not for its second
+    checkpoint (skipped where mounting is not allowed)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=450k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("no permission to mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(
+    small_disk, finished, tiny_model_dir, prefect_api, tmp_path
+):
+    """ENOSPC mid-run (a checkpoint, a Parquet or an MLflow artifact, whichever comes first on a
+    small tmpfs): `edco run` prints one line naming the file and the space, exits 2, leaves no
+    half-written file; after the disk grows, the resume finishes with the uninterrupted run's tables."""
+    data = tiny_config(tiny_model_dir, small_disk)
+    data["mlflow"] = {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(data))
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    run = subprocess.run(
+        [sys.executable, "-m", "edco.cli.app", "run", str(config), "--quiet"], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no space left" in errors[0] and "needs about" in errors[0], errors
+    store = RunStore(small_disk / "tiny")
+    assert not list(store.run_dir.rglob("*.tmp")), "nothing half-written is left"
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "edco.cli.app", "resume", "tiny", "--root", str(small_disk), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert same_tables(store, finished)
+
+
 def test_transient_error_is_retried_and_the_retry_is_logged(tiny_model_dir, prefect_api, tmp_path, caplog, monkeypatch):
     monkeypatch.setenv("EDCO_FAIL_AT", "score.mid@0")
     monkeypatch.setenv("EDCO_FAIL_ONCE_FILE", str(tmp_path / "failed-once"))
