@@ -228,6 +228,13 @@ class MlflowTracker:
         """Show a run that stopped on an error as FAILED in the MLflow UI until it is resumed."""
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FAILED))
 
+    def kill(self) -> None:
+        """Show a run stopped by a signal (SIGTERM, Ctrl-C) as KILLED until it is resumed; nothing
+        when it never reached MLflow or is not running (a finished member of a comparison)."""
+        run_id = self.find_run()
+        if run_id is not None and self.client.get_run(run_id).info.status == "RUNNING":
+            self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+
     def metric_history(self, key: str) -> list[tuple[int, float]]:
         return [(m.step, m.value) for m in self.client.get_metric_history(self.run_id, key)]
 

@@ -52,10 +52,13 @@ def resume(
 
 def _execute(cfg: EdcoConfig, force: bool, quiet: bool) -> None:
     output.quiet_libraries()
+    from edco.cli.interrupts import stoppable
+    from edco.flows.api import prefect_api
     from edco.flows.curriculum import run_curriculum
     from edco.tracking.mlflow_runs import tracking_uri
 
-    with showing_progress(quiet):
+    resume = f"edco resume {cfg.run_name} --root {cfg.storage.root}"
+    with stoppable(resume, lambda: _mark_killed(cfg)), prefect_api(), showing_progress(quiet):
         store, _ = run_curriculum(cfg, force)
     output.console.print(run_table(store.run_dir.parent, store.name))
     root = store.run_dir.parent
@@ -64,6 +67,15 @@ def _execute(cfg: EdcoConfig, force: bool, quiet: bool) -> None:
         f"query it:   edco sql --root {root} \"SELECT * FROM turnover WHERE run = '{store.name}' ORDER BY interval\""
     )
     output.console.print(f"browse it:  edco ui --root {root}    (MLflow at {tracking_uri(cfg)})")
+
+
+def _mark_killed(cfg: EdcoConfig) -> None:
+    from edco.storage.store import RunStore
+    from edco.tracking.mlflow_runs import MlflowTracker
+
+    store = RunStore(Path(cfg.storage.root) / cfg.run_name)
+    if store.exists():
+        MlflowTracker(store).kill()
 
 
 def compare(
@@ -102,9 +114,14 @@ def compare(
         output.console.print(text, markup=False, highlight=False)
         return
     output.quiet_libraries()
+    from edco.cli.interrupts import stoppable
+    from edco.flows.api import prefect_api
     from edco.flows.compare import run_comparison
+    from edco.reporting.comparison import members
 
-    with showing_progress(quiet):
+    again = f"edco compare {config} --strategies {','.join(names)} --seeds {seeds} --baseline {baseline}"
+    stop = lambda: [_mark_killed(m.cfg) for m in members(cfg, names, seed_list, baseline)]  # noqa: E731
+    with stoppable(again, stop), prefect_api(), showing_progress(quiet):
         folder = run_comparison(cfg, names, seed_list, force, baseline, effect)
     output.console.print((folder / "comparison.md").read_text(), markup=False, highlight=False)
     output.console.print(f"report: {folder}/comparison.md, comparison.csv, accuracy.png")

@@ -28,15 +28,21 @@ _UNITS = {"score": "samples", "select": "", "train": "steps", "evaluate": "sampl
 
 class _ExplainedFailures(logging.Filter):
     """Keeps off the console Prefect's records of a failure that edco explains itself (an
-    `EdcoError`: the CLI prints one line and a hint): their tracebacks and "Finished in state
-    Failed" lines would bury that line. They still reach the Prefect API and UI; any other
-    failure keeps its traceback."""
+    `EdcoError`, or a stop signal: the CLI prints one line and a hint): their tracebacks and
+    "Crash detected" / "Finished in state Failed" lines would bury that line. They still reach the
+    Prefect API and UI; any other failure keeps its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, EdcoError):
             return False
-        return not (record.levelno >= logging.ERROR and any(n in record.getMessage() for n in _error_names()))
+        if record.levelno < logging.ERROR:
+            return True
+        message = record.getMessage()
+        return not any(name in message for name in (*_error_names(), *_SIGNALLED))
+
+
+_SIGNALLED = ("aborted by an interrupt signal", "aborted by a termination signal")  # Prefect's words for a stop
 
 
 def _error_names() -> set[str]:

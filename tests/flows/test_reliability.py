@@ -187,6 +187,86 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_room(
     assert same_tables(store, finished)
 
 
+def _wait_for(path: Path, line: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not (
+        path.exists() and any(json.loads(x).items() >= json.loads(line).items() for x in path.read_text().splitlines())
+    ):
+        assert proc.poll() is None and time.time() < deadline, "the run ended or stalled before the point"
+        time.sleep(0.2)
+
+
+def _run_until_training(tiny_model_dir: Path, tmp_path: Path) -> tuple[subprocess.Popen, RunStore, list]:
+    """`edco run` of the tiny config in a process group of its own, with no Prefect API configured
+    (edco starts its own server), once interval 0 trains; with the processes it started (the server)."""
+    import psutil
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(tiny_model_dir, tmp_path / "store")))
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")  # its own server database, not the user's
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edco.cli.app", "run", str(config), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    store = RunStore(tmp_path / "store" / "tiny")
+    _wait_for(store.run_dir / "stages.jsonl", '{"interval": 0, "stage": "train", "event": "started"}', proc)
+    family = psutil.Process(proc.pid).children(recursive=True)
+    assert family, "the temporary Prefect server runs as the run's child"
+    return proc, store, family
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_training_stops_the_run_its_prefect_server_and_its_mlflow_run(
+    signum, finished, tiny_model_dir, prefect_api, tmp_path
+):
+    """SIGTERM to the process, or Ctrl-C to the terminal's process group, while interval 0 trains:
+    exit 143 / 130 within seconds, one line with the resume command, no traceback, no process of
+    the run left (checked by PID: the temporary server too), the MLflow run KILLED; the resume then
+    matches an uninterrupted run."""
+    import psutil
+    from mlflow.tracking import MlflowClient
+
+    from edco.tracking.mlflow_runs import MlflowTracker, tracking_uri
+
+    proc, store, family = _run_until_training(tiny_model_dir, tmp_path)
+    sent = time.time()
+    if signum == signal.SIGINT:
+        os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does: the whole foreground group
+    else:
+        os.kill(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 128 + signum, stderr[-3000:]
+    assert time.time() - sent < 30
+    assert "Traceback" not in stderr and "Crash detected" not in stderr, stderr[-3000:]
+    name = signal.Signals(signum).name
+    assert f"error: stopped by {name}; the finished stages are kept" in stderr
+    assert f"hint: resume with: edco resume tiny --root {tmp_path / 'store'}" in stderr
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert not alive, f"left running: {[p.pid for p in alive]}"
+    client = MlflowClient(tracking_uri(store.config()))
+    assert client.get_run(MlflowTracker(store).run_id).info.status == "KILLED"
+    run_curriculum(store.config())
+    assert same_tables(store, finished)
+
+
+@pytest.mark.slow
+def test_the_prefect_server_dies_with_a_run_killed_outright(tiny_model_dir, tmp_path):
+    """SIGKILL (the OOM killer) leaves no cleanup to run: the server's parent-death signal ends it."""
+    import psutil
+
+    proc, _, family = _run_until_training(tiny_model_dir, tmp_path)
+    proc.kill()
+    proc.communicate(timeout=30)
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert not alive, f"left running: {[p.pid for p in alive]}"
+
+
 def test_transient_error_is_retried_and_the_retry_is_logged(tiny_model_dir, prefect_api, tmp_path, caplog, monkeypatch):
     monkeypatch.setenv("EDCO_FAIL_AT", "score.mid@0")
     monkeypatch.setenv("EDCO_FAIL_ONCE_FILE", str(tmp_path / "failed-once"))
