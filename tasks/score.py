@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from edco.selection.strategies import STRATEGIES, interval_top_n
 from edco.storage.store import RunStore
 from edco.tasks.stage import RETRIES, StageClock, run_stage
 
+LOG = logging.getLogger("edco.tasks")
+
 
 def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -> Path:
     strategy = STRATEGIES[cfg.selection.strategy]
@@ -35,6 +38,15 @@ def _score(store: RunStore, cfg: EdcoConfig, interval: int, clock: StageClock) -
     pool = store.pool()
     entropy = strategy.signal == "entropy"
     elsewhere = entropy and (cfg.scoring.backend == "ray" or cfg.scoring.engine == "vllm")
+    if signal.needs_model and not entropy and (cfg.scoring.backend, cfg.scoring.engine) != ("local", "hf"):
+        LOG.warning(
+            "interval %d: the %s signal is measured in the stage's process: scoring.backend/engine "
+            "(%s, %s) run the entropy signal only",
+            interval,
+            strategy.signal,
+            cfg.scoring.backend,
+            cfg.scoring.engine,
+        )
     calibrating = entropy and interval == 0 and _calibrated(cfg.scoring)
     with clock.timing_model_io():
         tokenizer = load_tokenizer(cfg.model)
