@@ -13,8 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from edco.errors import QueryError, StoreError
-from edco.storage.store import NO_RUN_HINT
+from edco.errors import QueryError
 from edco.storage.verdicts import FOLDER
 
 SCORES_EMPTY = (
@@ -87,9 +86,6 @@ def _quote(text: str) -> str:
 
 def query(root: Path, sql: str, params: list[object] | None = None) -> pa.Table:
     """Run one read-only SELECT (with `?` placeholders bound to `params`); anything else is refused before it runs."""
-    root = Path(root)
-    if not root.is_dir():
-        raise StoreError(f"store {root} does not exist (or is not a folder)", hint=NO_RUN_HINT)
     with tempfile.TemporaryDirectory(prefix="edco-sql-") as spill:
         return _query(connect(root, Path(spill)), sql, params)
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from edco.cli import output
 from edco.cli.output import RootOption
-from edco.errors import EdcoError
+from edco.errors import EdcoError, StoreError
 from edco.evaluation.headline import better, headline
 
 
@@ -28,7 +28,12 @@ def sql(
     """Read-only DuckDB SQL across every run in the store."""
     if fmt not in ("table", "csv", "json"):
         raise EdcoError(f"--format must be table, csv or json, not {fmt!r}")
-    print_sql(output.store_root(root), query, fmt=fmt)
+    store = output.store_root(root)
+    if not store.is_dir():  # a mistyped --root would otherwise answer as a store without runs
+        from edco.storage.store import NO_RUN_HINT
+
+        raise StoreError(f"store {store} does not exist (or is not a folder)", hint=NO_RUN_HINT)
+    print_sql(store, query, fmt=fmt)
 
 
 def print_sql(root: Path, sql: str, params: list[object] | None = None, fmt: str = "table") -> None:
