@@ -85,14 +85,15 @@ def _measure(
     process, on Ray's scorer actors (`scoring.backend: ray`) or on vLLM (`scoring.engine: vllm`) for
     the entropy signal."""
     seed = derive_seed(cfg.seed, interval, "score")
-    checkpoint = store.model_checkpoint(interval)
     if entropy and cfg.scoring.backend == "ray":
+        checkpoint = store.model_checkpoint(interval)
 
         def remote(model, tokenizer, records, scoring, progress) -> pa.Table:  # noqa: ANN001 - Measure's
             return ray_scoring.score_table(cfg.model, checkpoint, tokenizer, records, scoring, cfg.ray, seed, progress)
 
         return remote
     if entropy and cfg.scoring.engine == "vllm":
+        checkpoint = store.model_checkpoint(interval)
 
         def on_vllm(model, tokenizer, records, scoring, progress) -> pa.Table:  # noqa: ANN001 - Measure's
             from edco.scoring import vllm_scoring

@@ -232,7 +232,7 @@ class MlflowTracker:
         """Show a run stopped by a signal (SIGTERM, Ctrl-C) as KILLED until it is resumed; nothing
         when it never reached MLflow or is not running (a finished member of a comparison)."""
         run_id = self.find_run()
-        if run_id is not None and self.client.get_run(run_id).info.status == "RUNNING":
+        if run_id is not None and self.client.get_run(run_id).info.status == RunStatus.to_string(RunStatus.RUNNING):
             self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
 
     def metric_history(self, key: str) -> list[tuple[int, float]]:
@@ -287,6 +287,7 @@ def open_store_ui(root: Path) -> Path:
         return root / "mlflow.db"
     copy = Path(tempfile.mkdtemp(prefix="edco-ui-")) / "mlflow.db"
     shutil.copy2(root / "mlflow.db", copy)
-    if _recorded_root(root) != str(root):
-        _point_records(copy, _recorded_root(root), root)
+    recorded = _recorded_root(root)
+    if recorded != str(root):
+        _point_records(copy, recorded, root)
     return copy

@@ -32,6 +32,10 @@ class _ExplainedFailures(logging.Filter):
     "Crash detected" / "Finished in state Failed" lines would bury that line. They still reach the
     Prefect API and UI; any other failure keeps its traceback."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.explained = (*_error_names(), *_SIGNALLED)
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, EdcoError):
@@ -39,7 +43,7 @@ class _ExplainedFailures(logging.Filter):
         if record.levelno < logging.ERROR:
             return True
         message = record.getMessage()
-        return not any(name in message for name in (*_error_names(), *_SIGNALLED))
+        return not any(name in message for name in self.explained)
 
 
 _SIGNALLED = ("aborted by an interrupt signal", "aborted by a termination signal")  # Prefect's words for a stop
