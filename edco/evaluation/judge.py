@@ -104,17 +104,12 @@ class Judge:
         answered: dict[str, dict[str, Any]] = {}
         failures: list[str] = []
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-            futures = {pool.submit(self._one, client, item): (digest, key) for digest, (key, item) in missing.items()}
+            futures = {pool.submit(self._kept, client, key, item): digest for digest, (key, item) in missing.items()}
             for future in as_completed(futures):
-                digest, key = futures[future]
                 try:
-                    verdict = future.result()
+                    answered[futures[future]] = future.result()
                 except Exception as exc:  # the client's errors have many types; each means "no verdict"
                     failures.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                if self.cache:
-                    self.cache.put(key, verdict)
-                answered[digest] = verdict
         if failures:
             raise JudgeError(
                 f"judge {self.cfg.model} at {self.cfg.base_url}: {len(failures)} of {len(missing)} request(s) failed "
@@ -123,6 +118,15 @@ class Judge:
                 "the questions not answered are asked again",
             )
         return answered
+
+    def _kept(self, client: Any, key: dict[str, Any], item: Question) -> dict[str, Any]:
+        """One verdict, cached by the thread that received it before it asks the next: a process
+        killed mid-evaluation loses only the requests in flight, not answers still queued for
+        the main thread."""
+        verdict = self._one(client, item)
+        if self.cache:
+            self.cache.put(key, verdict)
+        return verdict
 
     def _one(self, client: Any, item: Question) -> dict[str, Any]:
         prompt = self.cfg.rubric.format(question=item.question, answer=item.answer, reference=item.reference)
