@@ -228,12 +228,10 @@ class MlflowTracker:
         """Show a run that stopped on an error as FAILED in the MLflow UI until it is resumed."""
         self.client.set_terminated(self.run_id, RunStatus.to_string(RunStatus.FAILED))
 
-    def kill(self) -> None:
-        """Show a run stopped by a signal (SIGTERM, Ctrl-C) as KILLED until it is resumed; nothing
-        when it never reached MLflow or is not running (a finished member of a comparison)."""
-        run_id = self.find_run()
-        if run_id is not None and self.client.get_run(run_id).info.status == RunStatus.to_string(RunStatus.RUNNING):
-            self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+    def stop(self, status: str) -> None:
+        """Show a run stopped from outside (a signal: KILLED; its Prefect API lost: FAILED) so until
+        it is resumed; nothing when it never reached MLflow or is not running (a finished member)."""
+        _stop_if_running(self.client, self.find_run(), status)
 
     def metric_history(self, key: str) -> list[tuple[int, float]]:
         return [(m.step, m.value) for m in self.client.get_metric_history(self.run_id, key)]
@@ -274,6 +272,15 @@ class MlflowComparison:
 
     def fail(self, run_id: str) -> None:
         self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+
+    def stop(self, status: str) -> None:
+        """As `MlflowTracker.stop`, for the comparison's parent run."""
+        _stop_if_running(self.client, _find(self.client, self.cfg, "edco.comparison", self.name), status)
+
+
+def _stop_if_running(client: MlflowClient, run_id: str | None, status: str) -> None:
+    if run_id is not None and client.get_run(run_id).info.status == RunStatus.to_string(RunStatus.RUNNING):
+        client.set_terminated(run_id, status)
 
 
 def open_store_ui(root: Path) -> Path:

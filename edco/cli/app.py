@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdcoError as exc:
         if _state["debug"]:
             raise
-        output.errors.print(f"error: {exc}", style="red", markup=False, highlight=False)
-        if exc.hint:
-            output.errors.print(f"hint: {exc.hint}", markup=False, highlight=False)
+        output.print_error(exc)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code

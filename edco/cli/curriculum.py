@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -58,7 +59,7 @@ def _execute(cfg: EdcoConfig, force: bool, quiet: bool) -> None:
     from edco.tracking.mlflow_runs import tracking_uri
 
     resume = f"edco resume {cfg.run_name} --root {cfg.storage.root}"
-    with stoppable(resume, lambda: _mark_killed(cfg)), prefect_api(), showing_progress(quiet):
+    with stoppable(resume, partial(_mark_stopped, cfg)) as lost, prefect_api(lost), showing_progress(quiet):
         store, _ = run_curriculum(cfg, force)
     output.console.print(run_table(store.run_dir.parent, store.name))
     root = store.run_dir.parent
@@ -69,13 +70,13 @@ def _execute(cfg: EdcoConfig, force: bool, quiet: bool) -> None:
     output.console.print(f"browse it:  edco ui --root {root}    (MLflow at {tracking_uri(cfg)})")
 
 
-def _mark_killed(cfg: EdcoConfig) -> None:
+def _mark_stopped(cfg: EdcoConfig, status: str) -> None:
     from edco.storage.store import RunStore
     from edco.tracking.mlflow_runs import MlflowTracker
 
     store = RunStore(Path(cfg.storage.root) / cfg.run_name)
     if store.exists():
-        MlflowTracker(store).kill()
+        MlflowTracker(store).stop(status)
 
 
 def compare(
@@ -117,11 +118,20 @@ def compare(
     from edco.cli.interrupts import stoppable
     from edco.flows.api import prefect_api
     from edco.flows.compare import run_comparison
-    from edco.reporting.comparison import members
 
     again = f"edco compare {config} --strategies {','.join(names)} --seeds {seeds} --baseline {baseline}"
-    stop = lambda: [_mark_killed(m.cfg) for m in members(cfg, names, seed_list, baseline)]  # noqa: E731
-    with stoppable(again, stop), prefect_api(), showing_progress(quiet):
+    stop = partial(_mark_comparison_stopped, cfg, names, seed_list)
+    with stoppable(again, stop) as lost, prefect_api(lost), showing_progress(quiet):
         folder = run_comparison(cfg, names, seed_list, force, baseline, effect)
     output.console.print((folder / "comparison.md").read_text(), markup=False, highlight=False)
     output.console.print(f"report: {folder}/comparison.md, comparison.csv, accuracy.png")
+
+
+def _mark_comparison_stopped(cfg: EdcoConfig, strategies: list[str], seeds: list[int], status: str) -> None:
+    """The running member and the comparison's parent run; finished members stay FINISHED."""
+    from edco.reporting.comparison import members
+    from edco.tracking.mlflow_runs import MlflowComparison
+
+    for member in members(cfg, strategies, seeds):
+        _mark_stopped(member.cfg, status)
+    MlflowComparison(cfg, cfg.run_name).stop(status)

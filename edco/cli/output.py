@@ -55,3 +55,10 @@ def int_list(option: str, text: str) -> list[int]:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise EdcoError(f"{option} must be comma-separated integers, not {text!r}") from None
+
+
+def print_error(exc: EdcoError) -> None:
+    """What a command prints for an expected failure: one line, and a hint if it has one."""
+    errors.print(f"error: {exc}", style="red", markup=False, highlight=False)
+    if exc.hint:
+        errors.print(f"hint: {exc.hint}", markup=False, highlight=False)

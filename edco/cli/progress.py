@@ -28,13 +28,13 @@ _UNITS = {"score": "samples", "select": "", "train": "steps", "evaluate": "sampl
 
 class _ExplainedFailures(logging.Filter):
     """Keeps off the console Prefect's records of a failure that edco explains itself (an
-    `EdcoError`, or a stop signal: the CLI prints one line and a hint): their tracebacks and
+    `EdcoError`, a stop signal, the Prefect server lost: the CLI prints one line and a hint): their tracebacks and
     "Crash detected" / "Finished in state Failed" lines would bury that line. They still reach the
     Prefect API and UI; any other failure keeps its traceback."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.explained = (*_error_names(), *_SIGNALLED)
+        self.explained = (*_error_names(), *_SIGNALLED, "ApiLost")  # edco.flows.api's, named: not imported here
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None

@@ -196,9 +196,12 @@ def _wait_for(path: Path, line: str, proc: subprocess.Popen, timeout: float = 24
         time.sleep(0.2)
 
 
-def _run_until_training(tiny_model_dir: Path, tmp_path: Path) -> tuple[subprocess.Popen, RunStore, list]:
-    """`edco run` of the tiny config in a process group of its own, with no Prefect API configured
-    (edco starts its own server), once interval 0 trains; with the processes it started (the server)."""
+def _run_until_training(
+    tiny_model_dir: Path, tmp_path: Path, command: tuple[str, ...] = ("run",), run: str = "tiny"
+) -> tuple[subprocess.Popen, RunStore, list]:
+    """`edco run` (or `command`) of the tiny config in a process group of its own, with no Prefect
+    API configured (edco starts its own server), once interval 0 of `run` trains; with the
+    processes it started (the server)."""
     import psutil
 
     config = tmp_path / "tiny.yaml"
@@ -206,14 +209,14 @@ def _run_until_training(tiny_model_dir: Path, tmp_path: Path) -> tuple[subproces
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")  # its own server database, not the user's
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edco.cli.app", "run", str(config), "--quiet"],
+        [sys.executable, "-m", "edco.cli.app", command[0], str(config), *command[1:], "--quiet"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
         start_new_session=True,
     )
-    store = RunStore(tmp_path / "store" / "tiny")
+    store = RunStore(tmp_path / "store" / run)
     _wait_for(store.run_dir / "stages.jsonl", '{"interval": 0, "stage": "train", "event": "started"}', proc)
     family = psutil.Process(proc.pid).children(recursive=True)
     assert family, "the temporary Prefect server runs as the run's child"
@@ -265,6 +268,62 @@ def test_the_prefect_server_dies_with_a_run_killed_outright(tiny_model_dir, tmp_
     proc.communicate(timeout=30)
     _, alive = psutil.wait_procs(family, timeout=15)
     assert not alive, f"left running: {[p.pid for p in alive]}"
+
+
+@pytest.mark.slow
+def test_the_prefect_server_dying_under_a_run_fails_it_at_once_with_one_line(
+    finished, tiny_model_dir, prefect_api, tmp_path
+):
+    """The run's temporary Prefect server SIGKILLed (the OOM killer's choice) while interval 0 trains:
+    the run stops within seconds, exit 2, one line naming the server and how it ended plus the
+    resume command, no traceback, the MLflow run FAILED, nothing left running; the resume then
+    matches an uninterrupted run. Before, Prefect's client retried the dead server for minutes."""
+    import psutil
+    from mlflow.tracking import MlflowClient
+
+    from edco.tracking.mlflow_runs import MlflowTracker, tracking_uri
+
+    proc, store, family = _run_until_training(tiny_model_dir, tmp_path)
+    server = family[0]
+    killed = time.time()
+    for process in family:
+        process.kill()
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr[-3000:]
+    assert time.time() - killed < 30
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert (
+        f"error: the Prefect API server this run started (pid {server.pid}) ended under it (killed by SIGKILL); "
+        "the finished stages are kept" in stderr
+    ), stderr[-3000:]
+    assert f"hint: resume with: edco resume tiny --root {tmp_path / 'store'}" in stderr
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert not alive, f"left running: {[p.pid for p in alive]}"
+    client = MlflowClient(tracking_uri(store.config()))
+    assert client.get_run(MlflowTracker(store).run_id).info.status == "FAILED"
+    run_curriculum(store.config())
+    assert same_tables(store, finished)
+
+
+@pytest.mark.slow
+def test_a_signal_to_a_comparison_marks_its_parent_run_and_the_running_member_killed(tiny_model_dir, tmp_path):
+    """SIGTERM while the first member trains: the member's MLflow run and the comparison's parent
+    run are both KILLED (the parent stayed RUNNING before), exit 143 with the command to go on."""
+    from mlflow.tracking import MlflowClient
+
+    from edco.tracking.mlflow_runs import MlflowTracker, tracking_uri
+
+    command = ("compare", "--strategies", "edco,random", "--seeds", "0")
+    proc, member, _ = _run_until_training(tiny_model_dir, tmp_path, command, run="tiny-edco-s0")
+    os.kill(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 143, stderr[-3000:]
+    assert f"hint: resume with: edco compare {tmp_path / 'tiny.yaml'} --strategies edco,random --seeds 0" in stderr
+    client = MlflowClient(tracking_uri(member.config()))
+    assert client.get_run(MlflowTracker(member).run_id).info.status == "KILLED"
+    experiment = client.get_experiment_by_name(member.config().mlflow.experiment)
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.`edco.comparison` = 'tiny'")
+    assert parent.info.status == "KILLED"
 
 
 def test_transient_error_is_retried_and_the_retry_is_logged(tiny_model_dir, prefect_api, tmp_path, caplog, monkeypatch):
