@@ -59,10 +59,11 @@ def stoppable(resume: str, on_stop: Callable[[str], None]) -> Iterator[Callable[
 
     def lost(message: str) -> NoReturn:
         on_stop("FAILED")
-        output.print_error(_api_lost(message, resume))
+        error = _api_lost(message, resume)
+        output.print_error(error)
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(_api_lost(message, resume).exit_code)  # no `finally` left to run: the stage unwound already
+        os._exit(error.exit_code)  # no `finally` left to run: the stage unwound already
 
     previous = signal.signal(signal.SIGTERM, stop), signal.getsignal(signal.SIGINT)
     try:
