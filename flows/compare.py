@@ -22,10 +22,10 @@ from edco.flows.curriculum import create_or_check, curriculum
 from edco.reporting import comparison
 from edco.storage.files import atomic_write, write_json
 from edco.storage.lock import RunLock
-from edco.storage.store import RunStore
+from edco.storage.store import NOT_FINISHED, STAGE_OUTPUTS, RunStore
 from edco.tracking.mlflow_runs import MlflowComparison
 
-REPORT = ("comparison.md", "comparison.csv", "accuracy.png")
+REPORT = ("comparison.md", "comparison.csv", "curves.png")
 
 
 def comparison_dir(base: EdcoConfig) -> Path:
@@ -78,7 +78,7 @@ def compare_strategies(
     markdown = comparison.to_markdown(rows, categories)
     atomic_write(folder / "comparison.md", lambda tmp: tmp.write_text(markdown))
     atomic_write(folder / "comparison.csv", lambda tmp: tmp.write_text(comparison.to_csv(rows)))
-    atomic_write(folder / "accuracy.png", lambda tmp: comparison.plot(runs, tmp))
+    atomic_write(folder / "curves.png", lambda tmp: comparison.plot(runs, tmp))
     tracker.finish(parent, [folder / name for name in REPORT])
     return str(folder)
 
@@ -108,10 +108,10 @@ def plan_comparison(
     members' stored per-item results, nothing run (no Prefect, no model)."""
     members = comparison.members(base, strategies, seeds, baseline)
     stores = {(m.strategy, m.seed): _store(m) for m in members}
-    unfinished = [str(store.run_dir) for store in stores.values() if not _finished(store)]
-    if unfinished:
+    problems = [f"{store.run_dir}: {problem}" for store in stores.values() if (problem := _unreadable(store))]
+    if problems:
         raise StoreError(
-            f"--plan reads a finished comparison; these members are not finished: {', '.join(unfinished)}",
+            f"--plan reads a finished comparison; these members are not finished or not intact: {'; '.join(problems)}",
             hint="run the comparison first (the same command without --plan), or name the seeds and strategies it ran",
         )
     items = {key: member_items(store) for key, store in stores.items()}
@@ -129,8 +129,13 @@ def _store(member: comparison.Member) -> RunStore:
     return RunStore(Path(member.cfg.storage.root) / member.cfg.run_name)
 
 
-def _finished(store: RunStore) -> bool:
-    return store.exists() and store.interval_problem(store.config().curriculum.intervals - 1) is None
+def _unreadable(store: RunStore) -> str | None:
+    """What keeps `--plan` from reading a member: its last interval's evaluation (all it reads)
+    not sealed or not intact; None when readable."""
+    if not store.exists():
+        return NOT_FINISHED
+    outputs = [output.name for output in STAGE_OUTPUTS["evaluate"]]
+    return store.interval_problem(store.config().curriculum.intervals - 1, outputs)
 
 
 def _metric(store: RunStore) -> str:

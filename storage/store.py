@@ -33,7 +33,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -342,8 +342,10 @@ class RunStore:
     def manifest(self, interval: int) -> dict[str, Any]:
         return _read_json(self.interval_dir(interval) / MANIFEST)
 
-    def interval_problem(self, interval: int) -> str | None:
-        """None when the interval is finished and intact, else what is wrong with it."""
+    def interval_problem(self, interval: int, only: Sequence[str] | None = None) -> str | None:
+        """None when the interval is finished and intact, else what is wrong with it. `only`: check
+        just these of its manifest's files, for a reader that needs no more (`edco compare --plan`
+        reads the per-item results, not the checkpoint, whose hashing would be most of its time)."""
         path = self.interval_dir(interval) / MANIFEST
         if not path.exists():
             return NOT_FINISHED
@@ -351,12 +353,16 @@ class RunStore:
             files = self.manifest(interval)["files"]
         except (ValueError, KeyError):
             return f"{path} is corrupted"
+        if only is not None:
+            files = {name: digest for name, digest in files.items() if name in only}
         for name, digest in files.items():
             file = self.interval_dir(interval) / name
             if not file.exists():
                 return f"{file} is missing"
             if sha256(file) != digest:
                 return f"{file} is corrupted (checksum differs from the manifest)"
+        if only is not None:
+            return None
         added = self.unexpected_files(interval)
         if added:
             return f"{self.interval_dir(interval) / added[0]} was added after the interval was sealed" + (

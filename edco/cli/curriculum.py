@@ -117,14 +117,14 @@ def compare(
     output.quiet_libraries()
     from edco.cli.interrupts import stoppable
     from edco.flows.api import prefect_api
-    from edco.flows.compare import run_comparison
+    from edco.flows.compare import REPORT, run_comparison
 
     again = f"edco compare {config} --strategies {','.join(names)} --seeds {seeds} --baseline {baseline}"
     stop = partial(_mark_comparison_stopped, cfg, names, seed_list)
     with stoppable(again, stop) as lost, prefect_api(lost), showing_progress(quiet):
         folder = run_comparison(cfg, names, seed_list, force, baseline, effect)
     output.console.print((folder / "comparison.md").read_text(), markup=False, highlight=False)
-    output.console.print(f"report: {folder}/comparison.md, comparison.csv, accuracy.png")
+    output.console.print(f"report: {folder}/{', '.join(REPORT)}")
 
 
 def _mark_comparison_stopped(cfg: EdcoConfig, strategies: list[str], seeds: list[int], status: str) -> None:

@@ -97,6 +97,22 @@ def test_a_checkpoint_that_gained_files_is_damage_not_another_model(finished, tm
     assert "was added after the interval was sealed" in reasons[0]
 
 
+def test_a_reader_checks_only_the_files_it_reads(finished, tmp_path):
+    """`edco compare --plan` reads the last evaluation's files, so it checks those, not the checkpoint
+    it never loads (hashing hundreds of MB per member); damage to what it reads is still named."""
+    from edco.storage.store import STAGE_OUTPUTS
+
+    store = copy_store(finished, tmp_path / "store")
+    (store.checkpoint_dir(1) / "model.safetensors").write_bytes(b"damaged")
+    evaluation = [output.name for output in STAGE_OUTPUTS["evaluate"]]
+    assert store.interval_problem(1).endswith("model.safetensors is corrupted (checksum differs from the manifest)")
+    assert store.interval_problem(1, evaluation) is None
+    (store.interval_dir(1) / "eval_items.parquet").write_bytes(b"damaged")
+    assert store.interval_problem(1, evaluation) == (
+        f"{store.interval_dir(1) / 'eval_items.parquet'} is corrupted (checksum differs from the manifest)"
+    )
+
+
 def test_files_left_by_a_pruned_checkpoint_or_a_writer_are_not_damage(finished, tmp_path):
     store = copy_store(finished, tmp_path / "store")
     store.prune_checkpoint(0)

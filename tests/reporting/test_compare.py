@@ -161,14 +161,14 @@ def test_comparison_writes_its_report_and_nests_member_runs_under_one_parent(com
 
     base, folder = compared
     assert folder == comparison_dir(base)
-    assert {p.name for p in folder.iterdir()} >= {"comparison.md", "comparison.csv", "accuracy.png", "comparison.json"}
+    assert {p.name for p in folder.iterdir()} >= {"comparison.md", "comparison.csv", "curves.png", "comparison.json"}
     client = MlflowClient(tracking_uri(base))
     runs = client.search_runs([client.get_experiment_by_name("edco").experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("edco.comparison") == "cmp"]
     children = {r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert children == {"cmp-edco-s0", "cmp-edco-s1", "cmp-random-s0", "cmp-random-s1"}
     assert parent.info.status == "FINISHED"
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"comparison.md", "accuracy.png"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"comparison.md", "curves.png"}
     assert len(list((folder.parent.parent / ".shared" / "base_eval").glob("*.json"))) == 1  # measured once, shared
     bases = {RunStore(folder.parent.parent / name).metrics(0)["base_accuracy"] for name in children}
     assert len(bases) == 1
