@@ -62,6 +62,7 @@ def compare_strategies(
     items = {(m.strategy, m.seed): member_items(_store(m)) for m in members}
     rows = comparison.summarize(runs, items, baseline, effect)
     categories = comparison.category_rows(items, strategies, baseline, rows[0]["metric"])
+    environments = {m.cfg.run_name: _store(m).environments() for m in members}
     folder.mkdir(parents=True, exist_ok=True)
     write_json(
         folder / "comparison.json",
@@ -73,9 +74,10 @@ def compare_strategies(
             "members": [m.cfg.run_name for m in members],
             "rows": rows,
             "categories": categories,
+            "environments": environments,
         },
     )
-    markdown = comparison.to_markdown(rows, categories)
+    markdown = comparison.to_markdown(rows, categories, environments)
     atomic_write(folder / "comparison.md", lambda tmp: tmp.write_text(markdown))
     atomic_write(folder / "comparison.csv", lambda tmp: tmp.write_text(comparison.to_csv(rows)))
     atomic_write(folder / "curves.png", lambda tmp: comparison.plot(runs, tmp))

@@ -34,6 +34,18 @@ ITEMS_EMPTY = (
     "NULL::VARCHAR AS metric, NULL::DOUBLE AS metric_value WHERE false"
 )
 
+STAGES_EMPTY = (
+    "SELECT NULL::VARCHAR AS run, NULL::INTEGER AS interval, NULL::VARCHAR AS stage, NULL::VARCHAR AS event, "
+    "NULL::DOUBLE AS seconds, NULL::BIGINT AS pid, NULL::VARCHAR AS host, NULL::DOUBLE AS time, "
+    "NULL::JSON AS environment WHERE false"
+)
+STAGES = (
+    "(SELECT regexp_extract(filename, '([^/]+)/stages.jsonl$', 1) AS run, interval, stage, event, seconds, pid, host, "
+    "time, environment FROM read_json({}, format = 'newline_delimited', filename = true, columns = {{interval: "
+    "'INTEGER', stage: 'VARCHAR', event: 'VARCHAR', seconds: 'DOUBLE', pid: 'BIGINT', host: 'VARCHAR', "
+    "time: 'DOUBLE', environment: 'JSON'}}))"
+)
+
 TURNOVER = """
 WITH sel AS (SELECT run, interval, sample_id FROM scores WHERE selected),
 first_seen AS (SELECT run, sample_id, min(interval) AS first_interval FROM sel GROUP BY run, sample_id)
@@ -63,12 +75,14 @@ def connect(root: Path, spill: Path) -> duckdb.DuckDBPyConnection:
     scores = _glob_view(root, "scores.parquet", "read_parquet({}, union_by_name = true)", SCORES_EMPTY)
     metrics = _glob_view(root, "metrics.json", "read_json_auto({}, union_by_name = true)", METRICS_EMPTY)
     items = _glob_view(root, "eval_items.parquet", "read_parquet({}, union_by_name = true)", ITEMS_EMPTY)
+    stages = _glob_view(root, "stages.jsonl", STAGES, STAGES_EMPTY, "*")
     verdicts = _glob_view(root, "*.json", "read_json_auto({}, union_by_name = true)", VERDICTS_EMPTY, str(FOLDER))
     con.execute(f"CREATE VIEW scores AS {scores}")
     con.execute(f"CREATE VIEW metrics AS {metrics}")
     con.execute(f"CREATE VIEW eval_items AS {items}")
     con.execute(f"CREATE VIEW judge_verdicts AS {verdicts}")
     con.execute(f"CREATE VIEW turnover AS {TURNOVER}")
+    con.execute(f"CREATE VIEW stages AS {stages}")
     con.execute("SET lock_configuration = true")
     return con
 

@@ -5,7 +5,8 @@ Layout of one run, `<root>/<run_name>/`:
     config.yaml, run.json          frozen config, its hash, and checksums of the data snapshot;
                                    a forced change adds config-<hash>.yaml, which run.json then names
     pool.parquet, eval.parquet     the validated records the run trains and evaluates on
-    stages.jsonl                   audit trail: one line per stage executed or reused
+    stages.jsonl                   audit trail: one line per stage executed or reused; a started
+                                   stage's line holds the machine and library versions it ran on
     interval_000/
         score_info.json            score stage: how much of the pool was scored again, and the
                                    prefix calibration (interval 0 of `prefix_tokens: auto`)
@@ -431,19 +432,21 @@ class RunStore:
         (target / "REASON.txt").write_text(reason + "\n")
         return target
 
-    def log_stage(self, interval: int, stage: str, event: str, seconds: float = 0.0) -> None:
-        """Append-only audit trail (one small O_APPEND write per line is atomic on POSIX)."""
-        line = json.dumps(
-            {
-                "interval": interval,
-                "stage": stage,
-                "event": event,
-                "seconds": round(seconds, 3),
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "time": time.time(),
-            }
-        )
+    def log_stage(
+        self, interval: int, stage: str, event: str, seconds: float = 0.0, environment: dict[str, Any] | None = None
+    ) -> None:
+        """Append-only audit trail (one small O_APPEND write per line is atomic on POSIX); a started
+        stage records the `environment` it computes in."""
+        entry = {
+            "interval": interval,
+            "stage": stage,
+            "event": event,
+            "seconds": round(seconds, 3),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "time": time.time(),
+        }
+        line = json.dumps(entry if environment is None else {**entry, "environment": environment})
         with open(self.run_dir / "stages.jsonl", "a") as fh:
             fh.write(line + "\n")
 
@@ -452,6 +455,15 @@ class RunStore:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def environments(self) -> list[dict[str, Any]]:
+        """The distinct environments the run's stages started in, first seen first (none for stages
+        logged before environments were recorded)."""
+        found: list[dict[str, Any]] = []
+        for entry in self.stage_log():
+            if "environment" in entry and entry["environment"] not in found:
+                found.append(entry["environment"])
+        return found
 
 
 def ensure_writable(root: Path) -> None:

@@ -20,6 +20,7 @@ from prefect.exceptions import MissingContextError
 from edco.config.schema import EdcoConfig
 from edco.errors import EdcoError
 from edco.faultpoints import fault_point
+from edco.models.environment import environment
 from edco.seeds import derive_seed, seed_everything
 from edco.storage.store import RunStore
 
@@ -106,7 +107,7 @@ def run_stage(run_dir: str, interval: int, stage: str, body: StageBody) -> str:
         return str(store.stage_path(interval, stage))
     cfg = store.config()
     seed_everything(derive_seed(cfg.seed, interval, stage))
-    store.log_stage(interval, stage, "started")
+    store.log_stage(interval, stage, "started", environment=environment())
     fault_point(f"{stage}.start@{interval}")
     clock = StageClock(store.name, stage, interval)
     path = body(store, cfg, interval, clock)

@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from edco.config.schema import EdcoConfig, flatten
 from edco.faultpoints import fault_point
+from edco.models.environment import describe
 from edco.storage.files import DiskFullError, atomic_write, is_disk_full, size_text, tree_bytes, unwritable
 from edco.storage.lock import exclusive
 from edco.storage.report import INTERVAL_PLOTS as PLOTS
@@ -170,8 +171,8 @@ class MlflowTracker:
             return run.info.run_id
 
     def log_interval(self, interval: int) -> int:
-        """The interval's metrics (step = interval), the trainer's steps (global step), its score
-        table and plots."""
+        """The interval's metrics (step = interval), the trainer's steps (global step), the
+        environments the run's stages ran in so far (tag `edco.environment`), its score table and plots."""
         run_id = self.run_id
         now = int(time.time() * 1000)
         metrics = self.store.metrics(interval)
@@ -195,6 +196,8 @@ class MlflowTracker:
         )
         for start in range(0, len(fresh), _BATCH):
             self.client.log_batch(run_id, metrics=fresh[start : start + _BATCH])
+        environments = " | ".join(describe(environment) for environment in self.store.environments())
+        self.client.set_tag(run_id, "edco.environment", environments[:8000])  # MLflow's limit of a tag value
         fault_point(f"mlflow.log@{interval}")
         folder = self.store.interval_dir(interval).name
         logged = {Path(a.path).name for a in self.client.list_artifacts(run_id, folder)}

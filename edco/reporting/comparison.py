@@ -24,6 +24,7 @@ from scipy import stats
 from edco.config.schema import EdcoConfig, updated
 from edco.errors import ConfigError
 from edco.evaluation.headline import best_of, better, headline
+from edco.models.environment import describe
 from edco.reporting.paired import by_category, count, effect_text, paired, verdict_line
 from edco.selection.strategies import STRATEGIES
 
@@ -294,7 +295,11 @@ def category_rows(items: ItemTables, strategies: Sequence[str], baseline: str, m
     return rows
 
 
-def to_markdown(rows: list[dict[str, Any]], categories: Sequence[dict[str, Any]] = ()) -> str:
+def to_markdown(
+    rows: list[dict[str, Any]],
+    categories: Sequence[dict[str, Any]] = (),
+    environments: dict[str, list[dict[str, Any]]] | None = None,
+) -> str:
     metric, baseline = rows[0]["metric"], rows[0]["baseline"]
     header = (
         f"| strategy | seeds | final {metric} | best {metric} | vs {baseline} (95% CI) | MDE | scoring s | training s "
@@ -336,7 +341,29 @@ def to_markdown(rows: list[dict[str, Any]], categories: Sequence[dict[str, Any]]
     verdicts = [r["verdict"] for r in rows if r["verdict"]]
     if verdicts:
         lines += ["", "Verdicts:", "", *(f"- {v}" for v in verdicts)]
+    lines += environment_lines(environments or {})
     return "\n".join(lines) + "\n"
+
+
+def environment_lines(by_member: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Where the members computed: one line when all ran in one environment; else each
+    environment with its members, since equal configs and seeds differ across machines and
+    library versions (and their differences are then not the strategies' alone)."""
+    members: dict[str, list[str]] = {}
+    for member, environments in by_member.items():
+        for environment in environments:
+            members.setdefault(describe(environment), []).append(member)
+    if not members:  # members run before environments were recorded
+        return []
+    if len(members) == 1:
+        return ["", f"Every member's stages ran on {next(iter(members))}."]
+    lines = [
+        "",
+        f"The members' stages ran in {len(members)} environments; results can differ between "
+        "them for the same config and seed:",
+        "",
+    ]
+    return lines + [f"- {text}: {', '.join(names)}" for text, names in members.items()]
 
 
 PLAN_SEEDS = (3, 5, 10, 20)

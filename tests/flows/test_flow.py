@@ -12,6 +12,7 @@ import torch
 from edco.config.schema import parse_config
 from edco.faultpoints import InjectedFault
 from edco.flows.curriculum import run_curriculum
+from edco.models.environment import describe, environment
 from edco.models.loading import load_model, load_tokenizer
 from edco.storage.sql import query
 from edco.storage.store import RunStore
@@ -79,6 +80,27 @@ def test_eval_items_hold_every_item_of_every_evaluated_interval_and_the_base_mod
     assert all(i["value"] >= 1 / len(c) for i, c in zip(items, eval_set["choices"].to_pylist()) if i["correct"])
     assert [i["metric_value"] for i in items] == [float(i["correct"]) for i in items]
     assert "eval_items.parquet" in store.manifest(1)["files"]
+
+
+def test_every_started_stage_records_the_environment_it_ran_in(finished_run):
+    """The `stages` view is the audit trail: each stage's started and finished lines, the started
+    ones with this process's machine and library versions (the run ran here)."""
+    _, store, _ = finished_run
+    rows = query(
+        store.run_dir.parent,
+        "SELECT interval, stage, event, environment->>'torch' AS torch, environment->>'cpu' AS cpu FROM stages "
+        "WHERE run = ? ORDER BY time",
+        [store.name],
+    ).to_pylist()
+    assert [(r["interval"], r["stage"], r["event"]) for r in rows] == [
+        (e["interval"], e["stage"], e["event"]) for e in store.stage_log()
+    ]
+    started = [r for r in rows if r["event"] == "started"]
+    assert {(r["interval"], r["stage"]) for r in started} == {
+        (i, s) for i in range(2) for s in ("score", "select", "train", "evaluate")
+    }
+    assert {(r["torch"], r["cpu"]) for r in started} == {(torch.__version__, environment()["cpu"])}
+    assert store.environments() == [environment()]
 
 
 def test_checkpoints_load_with_plain_from_pretrained(finished_run):
@@ -159,6 +181,7 @@ def test_mlflow_run_has_one_step_per_interval(finished_run):
     assert tracker.metric_history("accuracy") == [(m["interval"], m["accuracy"]) for m in metrics]
     run = run_summary(tracker)
     assert run["status"] == "FINISHED" and run["tags"]["edco.final_interval"] == "1"
+    assert run["tags"]["edco.environment"] == describe(environment())  # this process ran it, in one environment
     assert run["params"]["scoring.mode"] == "prefix" and run["params"]["training.method"] == "sft"
     artifacts = {a.path for a in tracker.client.list_artifacts(tracker.run_id)}
     assert {"interval_000", "interval_001", "final_checkpoint"} <= artifacts

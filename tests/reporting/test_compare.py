@@ -12,6 +12,7 @@ from edco.config.schema import parse_config
 from edco.errors import ConfigError
 from edco.faultpoints import InjectedFault
 from edco.flows.compare import comparison_dir, run_comparison
+from edco.models.environment import describe, environment
 from edco.reporting import comparison
 from edco.storage.store import RunStore
 from tests.helpers import tiny_config
@@ -191,6 +192,7 @@ def test_the_report_pairs_the_members_items_and_plan_reads_them(compared, tmp_pa
     mean = sum(a - b for e, r in ((d[0], d[1]), (d[2], d[3])) for a, b in zip(e, r)) / (2 * len(d[0]))
     assert "| edco | 2 | " in report and f"{mean:+.3f} [" in report
     assert "bootstrap over items and seeds" in report and "Verdicts:" in report and "- edco vs random: " in report
+    assert report.endswith(f"Every member's stages ran on {describe(environment())}.\n")
     config = tmp_path / "cmp.yaml"
     config.write_text(base.to_yaml())
     before = len(RunStore(root / "cmp-edco-s0").stage_log())
