@@ -165,8 +165,8 @@ def verdict_line(strategy: str, baseline: str, result: PairedResult, effect: flo
     head = f"{strategy} vs {baseline}: {i.mean:+.3f} [{i.lo:+.3f}, {i.hi:+.3f}]"
     if i.verdict != "not distinguishable":
         return f"{head}: {i.verdict}."
-    need = f"detecting {effect_text(effect, unit)} would need about {count(c.items_needed(effect))} eval items"
-    need += f" with {c.seeds} seed{'s' if c.seeds != 1 else ''}, or {count(c.seeds_needed(effect))} seeds"
+    need = f"detecting {effect_text(effect, unit)} would need {_about(c.items_needed(effect))} eval items"
+    need += f" with {c.seeds} seed{'s' if c.seeds != 1 else ''}, or {_about(c.seeds_needed(effect))} seeds"
     need += f" with {c.items} items"
     caveat = " (one seed: the seed variance is not estimated)" if c.seeds == 1 else ""
     return f"{head}: not distinguishable (MDE {effect_text(result.mde, unit)}): {need}{caveat}."
@@ -180,6 +180,10 @@ def effect_text(value: float, unit: str) -> str:
 def count(x: float) -> str:
     """A needed count, rounded up ('an unbounded number of' when no count reaches it)."""
     return "an unbounded number of" if math.isinf(x) else f"{math.ceil(x):,}"
+
+
+def _about(x: float) -> str:
+    return count(x) if math.isinf(x) else f"about {count(x)}"
 
 
 def by_category(d: np.ndarray, categories: Sequence[str | None]) -> dict[str, Interval]:

@@ -113,3 +113,13 @@ def test_by_category_bootstraps_each_category_alone():
 def test_the_bootstrap_is_a_pure_function_of_its_input():
     d = crossed(np.random.default_rng(4), 3, 50, 0.1)
     assert bootstrap(d) == bootstrap(d.copy())
+
+
+def test_a_verdict_says_when_no_number_of_eval_items_is_enough():
+    """Seeds that disagree this much (one +8 points, one -6, one +2: the seed variance alone is
+    above what a 5-point MDE allows at 3 seeds) can be outweighed by more seeds, never by items."""
+    d = np.concatenate([discordant(50, 5, 1), discordant(50, 1, 4), discordant(50, 2, 1)])
+    result = paired(d)
+    assert result.components.items_needed(0.05) == math.inf and math.isfinite(result.components.seeds_needed(0.05))
+    line = verdict_line("edco", "random", result, 0.05, "points")
+    assert "would need an unbounded number of eval items with 3 seeds, or about " in line
