@@ -38,9 +38,10 @@ def placement(
     'auto' means a GPU when one is visible, and bfloat16 there when the GPU supports it:
     the precision the 3-8B models of this method are fine-tuned in. On the CPU, 'auto' is
     float32, since CPU bfloat16 matmuls are slower than float32 ones on most x86 parts. CPUs
-    with AMX tiles are the exception (2.3x faster scoring on this project's machine; see
-    docs/BENCHMARKS.md); there `model.dtype: bfloat16` is the faster choice, asked for by name,
-    with `train_dtype: float32` to keep AdamW's small updates from rounding away in bfloat16.
+    with AMX tiles or AVX-512 BF16 are the exception (2.3x and 2.1x faster scoring on this
+    project's two machines; see docs/BENCHMARKS.md); there `model.dtype: bfloat16` is the
+    faster choice, asked for by name, with `train_dtype: float32` to keep AdamW's small updates
+    from rounding away in bfloat16.
     float16 weights cannot take AdamW steps safely at all: they always train as float32 masters.
     """
     if device == "auto":

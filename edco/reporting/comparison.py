@@ -25,7 +25,7 @@ from edco.config.schema import EdcoConfig, updated
 from edco.errors import ConfigError
 from edco.evaluation.headline import best_of, better, headline
 from edco.models.environment import describe
-from edco.reporting.paired import by_category, count, effect_text, paired, verdict_line
+from edco.reporting.paired import MIN_CATEGORY_ITEMS, by_category, count, effect_text, paired, verdict_line
 from edco.selection.strategies import STRATEGIES
 
 BASELINE = "random"
@@ -334,10 +334,7 @@ def to_markdown(
     if categories:
         lines += ["", f"By category ({metric}, vs {baseline}):", "", "| strategy | category | items | vs (95% CI) |"]
         lines.append("|---|---|---|---|")
-        lines += [
-            f"| {c['strategy']} | {c['category']} | {c['items']} | {_interval(c['vs_baseline'], c['lo'], c['hi'])} |"
-            for c in categories
-        ]
+        lines += [f"| {c['strategy']} | {c['category']} | {c['items']} | {_category_interval(c)} |" for c in categories]
     verdicts = [r["verdict"] for r in rows if r["verdict"]]
     if verdicts:
         lines += ["", "Verdicts:", "", *(f"- {v}" for v in verdicts)]
@@ -396,6 +393,12 @@ def plan(items: ItemTables, strategies: Sequence[str], baseline: str, metric: st
     if len(lines) == 1:
         lines.append("no strategy has per-item results paired with the baseline's")
     return "\n".join(lines) + "\n"
+
+
+def _category_interval(row: dict[str, Any]) -> str:
+    if math.isnan(row["lo"]):
+        return f"{row['vs_baseline']:+.3f} (under {MIN_CATEGORY_ITEMS} items: no interval)"
+    return _interval(row["vs_baseline"], row["lo"], row["hi"])
 
 
 def _interval(mean: float, lo: float, hi: float) -> str:

@@ -38,6 +38,10 @@ CONFIDENCE = 0.95
 POWER = 0.80
 REPLICATES = 4000
 BOOTSTRAP_SEED = 0  # a report is a pure function of the stored results
+MIN_CATEGORY_ITEMS = 10
+"""Below this many items a category's interval undercovers: simulated with 3 seeds, a nominal 95%
+interval held the true difference 84% of the time at 4 items and 90% at 5, at least 95% from 10
+(tests/reporting/test_paired.py), so smaller categories get no interval."""
 Z = stats.norm.ppf(1 - (1 - CONFIDENCE) / 2) + stats.norm.ppf(POWER)  # 1.96 + 0.84
 
 
@@ -187,6 +191,13 @@ def _about(x: float) -> str:
 
 
 def by_category(d: np.ndarray, categories: Sequence[str | None]) -> dict[str, Interval]:
-    """The paired difference within each category (items of that category only), by category name."""
+    """The paired difference within each category (items of that category only), by category name;
+    a category of fewer than `MIN_CATEGORY_ITEMS` items gets its mean without an interval (NaN bounds)."""
     names = np.array([c if c is not None else "(none)" for c in categories])
-    return {name: paired(d[:, names == name]).interval for name in sorted(set(names.tolist()))}
+    return {name: _category(d[:, names == name]) for name in sorted(set(names.tolist()))}
+
+
+def _category(d: np.ndarray) -> Interval:
+    if d.shape[1] >= MIN_CATEGORY_ITEMS:
+        return paired(d).interval
+    return Interval(float(d.mean()), math.nan, math.nan, math.nan)

@@ -108,7 +108,8 @@ def test_per_item_results_give_the_paired_difference_over_items_and_seeds():
     categories = comparison.category_rows(tables, ["edco", "random"], "random", "accuracy")
     assert [(c["category"], c["items"], c["vs_baseline"]) for c in categories] == [("x", 2, 0.25), ("y", 2, -0.25)]
     markdown = comparison.to_markdown(list(rows.values()), categories)
-    assert "| edco | x | 2 | +0.250 [" in markdown and "- edco vs random: +0.000 [" in markdown
+    assert "| edco | x | 2 | +0.250 (under 10 items: no interval) |" in markdown  # see MIN_CATEGORY_ITEMS
+    assert "- edco vs random: +0.000 [" in markdown
     assert "Continuous per-item value (gold-option probability, higher is better)" in markdown
     plan = comparison.plan(tables, ["edco", "random"], "random", "accuracy", 0.05)
     assert "edco vs random: pilot of 2 seed(s) x 4 eval items" in plan and "| 20 |" in plan

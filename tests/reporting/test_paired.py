@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from edco.reporting.paired import VarianceComponents, Z, bootstrap, by_category, paired, verdict_line
+from edco.reporting.paired import (
+    MIN_CATEGORY_ITEMS,
+    VarianceComponents,
+    Z,
+    bootstrap,
+    by_category,
+    paired,
+    verdict_line,
+)
 
 
 def discordant(n: int, wins: int, losses: int) -> np.ndarray:
@@ -103,11 +111,32 @@ def test_one_seed_has_no_seed_variance_and_the_verdict_says_so():
     assert "one seed: the seed variance is not estimated" in line
 
 
-def test_by_category_bootstraps_each_category_alone():
-    d = np.array([[1.0, 1.0, 0.0, -1.0], [1.0, 0.0, 0.0, -1.0]])
-    got = by_category(d, ["a", "a", None, "b"])
-    assert {k: v.mean for k, v in got.items()} == {"(none)": 0.0, "a": 0.75, "b": -1.0}
-    assert got["a"] == paired(d[:, :2]).interval
+def test_by_category_bootstraps_each_category_alone_and_gives_small_ones_no_interval():
+    d = crossed(np.random.default_rng(5), 2, 14, 0.1)
+    got = by_category(d, ["a"] * 10 + [None] + ["b"] * 3)
+    assert {k: v.mean for k, v in got.items()} == pytest.approx(
+        {"(none)": d[:, 10].mean(), "a": d[:, :10].mean(), "b": d[:, 11:].mean()}
+    )
+    assert got["a"] == paired(d[:, :10]).interval and not math.isnan(got["a"].lo)
+    assert all(math.isnan(got[k].lo) and math.isnan(got[k].hi) for k in ("(none)", "b"))
+
+
+def coverage(items: int, seeds: int = 3, sims: int = 300) -> float:
+    """How often the nominal 95% interval holds the true mean difference of `items` items, each
+    won with probability a_i and lost with b_i (both uniform on [0, 0.3]) in every seed."""
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(sims):
+        a, b = rng.uniform(0, 0.3, items), rng.uniform(0, 0.3, items)
+        u = rng.uniform(size=(seeds, items))
+        d = np.where(u < a, 1.0, np.where(u < a + b, -1.0, 0.0))
+        interval = paired(d).interval
+        hits += interval.lo <= (a - b).mean() <= interval.hi
+    return hits / sims
+
+
+def test_intervals_undercover_below_the_minimum_category_size_and_hold_from_it():
+    assert coverage(4) < 0.90 and coverage(MIN_CATEGORY_ITEMS) >= 0.95
 
 
 def test_the_bootstrap_is_a_pure_function_of_its_input():
