@@ -42,16 +42,16 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def describe(environment: dict[str, Any]) -> str:
+def describe(env: dict[str, Any]) -> str:
     """One line a reader can tell two machines apart by: the accelerator, the CPU and its bfloat16
     features, the thread count, and the library versions."""
-    bf16 = ", ".join(environment.get("cpu_bf16", [])) or "none"
-    libraries = ", ".join(f"{name} {environment.get(name)}" for name in LIBRARIES)
-    accelerator = environment.get("accelerator")
+    bf16 = ", ".join(env.get("cpu_bf16", [])) or "none"
+    libraries = ", ".join(f"{name} {env.get(name)}" for name in LIBRARIES)
+    accelerator = env.get("accelerator")
     device = "" if accelerator == "cpu" else f"{accelerator}, host "
     return (
-        f"{device}CPU {environment.get('cpu')} (bfloat16 features: {bf16}), {environment.get('threads')} threads, "
-        f"Python {environment.get('python')}, {libraries}"
+        f"{device}CPU {env.get('cpu')} (bfloat16 features: {bf16}), {env.get('threads')} threads, "
+        f"Python {env.get('python')}, {libraries}"
     )
 
 
