@@ -18,6 +18,7 @@ records, fp32 and bf16 interleaved within each repeat (best of the repeats repor
 Prints Markdown.
 
     .venv/bin/python -m benchmarks.cpu_bf16 [--samples 96] [--batch 16] [--top-n 32] [--repeats 2]
+    .venv/bin/python -m benchmarks.cpu_bf16 --matmul-only   # a minute, where the model passes would take hours
 """
 
 from __future__ import annotations
@@ -67,7 +68,18 @@ def main() -> None:
     add_demo_args(parser, samples=96, batch=16, repeats=2)
     parser.add_argument("--top-n", type=int, default=32)
     parser.add_argument("--train-samples", type=int, default=16, help="SFT samples, in batches of 8")
+    parser.add_argument(
+        "--matmul-only", action="store_true", help="only the matmul rates: for a CPU that emulates bfloat16"
+    )
     args = parser.parse_args()
+    if args.matmul_only:
+        rates = {name: matmul_gflops(dtype=dtype) for name, dtype in PRECISIONS.items()}
+        print(
+            f"matmul 2048^3 on {torch.get_num_threads()} CPU threads ({torch.backends.cpu.get_cpu_capability()}): "
+            f"float32 {rates['float32']:.1f} GFLOP/s, bfloat16 {rates['bfloat16']:.1f} GFLOP/s, "
+            f"bf16 speed-up {rates['bfloat16'] / rates['float32']:.3f}x"
+        )
+        return
 
     cfg = {name: ModelConfig(dtype=name) for name in PRECISIONS}
     tokenizer = load_tokenizer(cfg["float32"])

@@ -53,6 +53,7 @@ def resume(
 
 def _execute(cfg: EdcoConfig, force: bool, quiet: bool) -> None:
     output.quiet_libraries()
+    _warn_of_precision(cfg)
     from edco.cli.interrupts import stoppable
     from edco.flows.api import prefect_api
     from edco.flows.curriculum import run_curriculum
@@ -68,6 +69,14 @@ def _execute(cfg: EdcoConfig, force: bool, quiet: bool) -> None:
         f"query it:   edco sql --root {root} \"SELECT * FROM turnover WHERE run = '{store.name}' ORDER BY interval\""
     )
     output.console.print(f"browse it:  edco ui --root {root}    (MLflow at {tracking_uri(cfg)})")
+
+
+def _warn_of_precision(cfg: EdcoConfig) -> None:
+    from edco.models.devices import precision_warning
+
+    warning = precision_warning(cfg.model)
+    if warning:
+        output.print_warning(warning)
 
 
 def _mark_stopped(cfg: EdcoConfig, status: str) -> None:
@@ -115,6 +124,7 @@ def compare(
         output.console.print(text, markup=False, highlight=False)
         return
     output.quiet_libraries()
+    _warn_of_precision(cfg)
     from edco.cli.interrupts import stoppable
     from edco.flows.api import prefect_api
     from edco.flows.compare import REPORT, run_comparison

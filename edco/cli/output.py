@@ -57,6 +57,11 @@ def int_list(option: str, text: str) -> list[int]:
         raise EdcoError(f"{option} must be comma-separated integers, not {text!r}") from None
 
 
+def print_warning(text: str) -> None:
+    """A line on stderr about something that works but that the user would want to change."""
+    errors.print(f"warning: {text}", style="yellow", markup=False, highlight=False)
+
+
 def print_error(exc: EdcoError) -> None:
     """What a command prints for an expected failure: one line, and a hint if it has one."""
     errors.print(f"error: {exc}", style="red", markup=False, highlight=False)

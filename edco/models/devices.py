@@ -6,7 +6,7 @@ batches there, so a config decides the placement in one place and no stage guess
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -72,6 +72,29 @@ def resolve_placement(cfg: ModelConfig) -> Placement:
         cfg.train_dtype,
         cuda_devices=cuda,
         bf16_supported=bool(cuda) and torch.cuda.is_bf16_supported(),
+    )
+
+
+def slow_cpu_bfloat16(place: Placement, x86: bool, bf16_features: Collection[str]) -> bool:
+    """Whether `place` computes in bfloat16 (its weights, or training's autocast) on an x86 CPU with
+    neither AMX nor AVX-512 BF16, where bfloat16 matmuls are emulated: over 100x slower than float32
+    on an AVX2-only AMD EPYC (docs/BENCHMARKS.md), so a run that would take an hour takes days, with
+    nothing to say why. Other CPUs (Arm) are not judged: their flags differ."""
+    computes_bf16 = torch.bfloat16 in (place.dtype, place.autocast)
+    return place.device.type == "cpu" and computes_bf16 and x86 and not bf16_features
+
+
+def precision_warning(cfg: ModelConfig) -> str | None:
+    """The line to print before a run whose bfloat16 would crawl on this machine (`slow_cpu_bfloat16`)."""
+    from edco.models.environment import cpu_features
+
+    cpu, x86, bf16_features = cpu_features()
+    if not slow_cpu_bfloat16(resolve_placement(cfg), x86, bf16_features):
+        return None
+    return (
+        f"this config computes in bfloat16 (model.dtype: {cfg.dtype}) on a CPU without AMX or AVX-512 BF16 "
+        f"({cpu}), where bfloat16 matmuls are emulated, over 100x slower than float32; model.dtype: auto "
+        "(float32 here) is the fast choice"
     )
 
 

@@ -29,14 +29,22 @@ def environment() -> dict[str, Any]:
 
 
 @cache
+def cpu_features() -> tuple[str, bool, list[str]]:
+    """This CPU's name, whether it is x86 (whose flags `BF16_FLAGS` names), and which of those it has."""
+    cpu, flags = cpu_info(Path("/proc/cpuinfo"))
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686")
+    return cpu, x86, [flag for flag in BF16_FLAGS if flag in flags]
+
+
+@cache
 def _machine() -> dict[str, Any]:
     import torch
 
-    cpu, flags = cpu_info(Path("/proc/cpuinfo"))
+    cpu, _, bf16_features = cpu_features()
     return {
         "accelerator": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "cpu": cpu,
-        "cpu_bf16": [flag for flag in BF16_FLAGS if flag in flags],
+        "cpu_bf16": bf16_features,
         "python": platform.python_version(),
         **{name: _version(name) for name in LIBRARIES},
     }

@@ -7,7 +7,8 @@ import torch
 
 from edco.config.schema import ModelConfig, load_config
 from edco.errors import ConfigError
-from edco.models.devices import placement, resolve_placement
+from edco.models.devices import placement, precision_warning, resolve_placement, slow_cpu_bfloat16
+from edco.models.environment import cpu_features
 
 GPU = {"cuda_devices": 1, "bf16_supported": True}
 NO_GPU = {"cuda_devices": 0, "bf16_supported": False}
@@ -74,3 +75,31 @@ def test_this_machine_resolves_auto_to_what_it_has():
 def test_unknown_device_names_are_rejected(device):
     with pytest.raises(ValueError, match="must be 'auto', 'cpu', 'cuda' or 'cuda:N'"):
         ModelConfig(device=device)
+
+
+@pytest.mark.parametrize(
+    "dtype, train_dtype, device, x86, features, slow",
+    [
+        ("bfloat16", "auto", "cpu", True, [], True),  # an AVX2-only x86 CPU: emulated bfloat16
+        ("float32", "float32", "cpu", True, [], False),
+        ("auto", "auto", "cpu", True, [], False),  # auto is float32 on a CPU
+        ("bfloat16", "float32", "cpu", True, [], True),  # mixed: training's autocast computes in bfloat16
+        ("bfloat16", "float32", "cpu", True, ["avx512_bf16"], False),
+        ("bfloat16", "auto", "cpu", True, ["amx_bf16", "avx512_bf16"], False),
+        ("bfloat16", "auto", "cpu", False, [], False),  # Arm: its flags are not x86's, not judged
+        ("bfloat16", "auto", "cuda", True, [], False),  # the GPU computes, whatever the host CPU is
+    ],
+)
+def test_bfloat16_is_flagged_only_where_a_cpu_would_emulate_it(dtype, train_dtype, device, x86, features, slow):
+    place = placement(device, dtype, train_dtype, **GPU)
+    assert slow_cpu_bfloat16(place, x86, features) is slow
+
+
+def test_the_precision_warning_follows_this_machine_s_cpu():
+    _, x86, features = cpu_features()
+    emulated = x86 and not features
+    warning = precision_warning(ModelConfig(dtype="bfloat16", device="cpu"))
+    assert (warning is not None) == emulated
+    if emulated:
+        assert "without AMX or AVX-512 BF16" in warning and "model.dtype: auto" in warning
+    assert precision_warning(ModelConfig(device="cpu")) is None  # float32
