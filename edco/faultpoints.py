@@ -7,11 +7,15 @@ Inactive unless an environment variable names the point (tests set them in a sub
     EDCO_FAIL_AT=<point>       raises InjectedFault (a transient OSError) there
     EDCO_FAIL_ONCE_FILE=<path> with EDCO_FAIL_AT: fail only while <path> does not exist yet,
                                so a retry of the same stage succeeds
+    EDCO_BLOCK_AT=<point>      the thread computes in C code there for many minutes without
+                               returning to Python (one long operator, which a signal's Python
+                               handler waits for); creates $EDCO_BLOCKED_FILE first, if set
 Points are named "<stage>.<where>@<interval>", e.g. "train.mid@1", "parquet.write@2".
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 from pathlib import Path
@@ -26,6 +30,10 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get("EDCO_FAIL_AT") == name and _first_time(os.environ.get("EDCO_FAIL_ONCE_FILE")):
         raise InjectedFault(f"injected fault at {name}")
+    if os.environ.get("EDCO_BLOCK_AT") == name:
+        if marker := os.environ.get("EDCO_BLOCKED_FILE"):
+            Path(marker).touch()
+        hashlib.pbkdf2_hmac("sha256", b"edco", b"fault", 2**31 - 1)  # one C call, the GIL released
 
 
 def _first_time(marker: str | None) -> bool:

@@ -213,17 +213,22 @@ def _wait_for(path: Path, line: str, proc: subprocess.Popen, timeout: float = 24
 
 
 def _run_until_training(
-    tiny_model_dir: Path, tmp_path: Path, command: tuple[str, ...] = ("run",), run: str = "tiny"
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    command: tuple[str, ...] = ("run",),
+    run: str = "tiny",
+    faults: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, RunStore, list]:
     """`edco run` (or `command`) of the tiny config in a process group of its own, with no Prefect
-    API configured (edco starts its own server), once interval 0 of `run` trains; with the
-    processes it started (the server)."""
+    API configured (edco starts its own server) and the fault points `faults` set, once interval 0
+    of `run` trains; with the processes it started (the server)."""
     import psutil
 
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config(tiny_model_dir, tmp_path / "store")))
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")  # its own server database, not the user's
+    env |= faults or {}
     proc = subprocess.Popen(
         [sys.executable, "-m", "edco.cli.app", command[0], str(config), *command[1:], "--quiet"],
         stdout=subprocess.DEVNULL,
@@ -248,19 +253,20 @@ def _assert_stopped_and_resumable(
     code: int,
     error: str,
     status: str,
-) -> None:
+) -> float:
     """What a run stopped from outside ends in: exit `code` within seconds of `sent`, the line
     `error: <error>` and the resume command, no traceback, no process of the run left (checked by
     PID: the temporary server too), its MLflow run `status`; the resume then matches an
-    uninterrupted run."""
+    uninterrupted run. Returns the seconds from `sent` to the exit."""
     import psutil
     from mlflow.tracking import MlflowClient
 
     from edco.tracking.mlflow_runs import MlflowTracker, tracking_uri
 
     _, stderr = proc.communicate(timeout=120)
+    took = time.time() - sent
     assert proc.returncode == code, stderr[-3000:]
-    assert time.time() - sent < 30
+    assert took < 30
     assert "Traceback" not in stderr and "Crash detected" not in stderr, stderr[-3000:]
     assert f"error: {error}" in stderr, stderr[-3000:]
     assert f"hint: resume with: edco resume tiny --root {store.run_dir.parent}" in stderr
@@ -270,6 +276,7 @@ def _assert_stopped_and_resumable(
     assert client.get_run(MlflowTracker(store).run_id).info.status == status
     run_curriculum(store.config())
     assert same_tables(store, finished)
+    return took
 
 
 @pytest.mark.slow
@@ -287,6 +294,30 @@ def test_a_signal_mid_training_stops_the_run_its_prefect_server_and_its_mlflow_r
         os.kill(proc.pid, signum)
     error = f"stopped by {signal.Signals(signum).name}; the finished stages are kept"
     _assert_stopped_and_resumable(proc, sent, store, family, finished, 128 + signum, error, "KILLED")
+
+
+@pytest.mark.slow
+def test_a_signal_while_one_long_operator_runs_still_stops_the_run_within_seconds(
+    finished, tiny_model_dir, prefect_api, tmp_path
+):
+    """SIGTERM while the main thread is inside one C call that does not return for many minutes
+    (a backward pass under emulated bfloat16 kept a Ctrl-C waiting so): Python cannot run the
+    handler, so the stop watch ends the run after `UNWIND_S`, with the line, exit code and MLflow
+    status of any stop, and the resume matches the uninterrupted run."""
+    from edco.cli.interrupts import UNWIND_S
+
+    blocked = tmp_path / "blocked"
+    faults = {"EDCO_BLOCK_AT": "train.mid@0", "EDCO_BLOCKED_FILE": str(blocked)}
+    proc, store, family = _run_until_training(tiny_model_dir, tmp_path, faults=faults)
+    deadline = time.time() + 120
+    while not blocked.exists():
+        assert proc.poll() is None and time.time() < deadline, "never reached the fault point"
+        time.sleep(0.1)
+    sent = time.time()
+    os.kill(proc.pid, signal.SIGTERM)
+    error = "stopped by SIGTERM; the finished stages are kept"
+    took = _assert_stopped_and_resumable(proc, sent, store, family, finished, 143, error, "KILLED")
+    assert took >= UNWIND_S  # the watch ended it: the main thread never took the signal
 
 
 @pytest.mark.slow
