@@ -6,7 +6,7 @@ temporary Prefect server dying under the run (`ApiLost`) ends it the same way, a
 
 Python runs a signal's handler only between bytecodes, so while the main thread is inside one long
 operator the stop waits for it to return: a backward pass of SmolLM2-135M under emulated bfloat16
-(an x86 CPU without AMX or AVX-512 BF16) kept a SIGINT waiting for minutes. So the signal is also
+(an x86 CPU without AMX or AVX-512 BF16) kept a SIGINT waiting for over a minute. So the signal is also
 read from a wakeup fd by a thread of its own (`_StopWatch`), which ends the process itself when the
 main thread has not taken the signal within `UNWIND_S`: as a SIGKILL would, but with the MLflow run
 marked KILLED and the resume line printed (the store's stages are sealed atomically and the run
