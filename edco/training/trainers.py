@@ -30,6 +30,7 @@ from edco.models.devices import resolve_placement
 from edco.progress import Progress
 from edco.scoring.losses import answer_losses
 from edco.seeds import derive_seed
+from edco.training.lm_head import compact_on_cpu
 from edco.training.rewards import Reward, reward_columns, reward_function
 
 # TRL 1.16's GRPOTrainer still calls this transformers 5 deprecated name on every run; the
@@ -118,6 +119,8 @@ def train_sft(
     the last assistant turn)."""
     from trl import SFTConfig, SFTTrainer
 
+    compact_on_cpu()
+
     before = answer_losses(model, tokenizer, records, cfg.batch_size)[0] if measure_gain else []
     with tempfile.TemporaryDirectory(prefix="edco-sft-") as out:
         args = SFTConfig(
@@ -163,6 +166,8 @@ def train_grpo(
     the adapters disabled), as in one continuous GRPO run.
     """
     from trl import GRPOConfig, GRPOTrainer
+
+    compact_on_cpu()
 
     g = cfg.grpo
     with tempfile.TemporaryDirectory(prefix="edco-grpo-") as out:

@@ -6,11 +6,13 @@ import math
 
 import pytest
 import torch
+from trl.trainer import utils as trl_utils
 
 from edco.config.schema import LoraConfig, ModelConfig, TrainingConfig
 from edco.data.prompts import answer_text, chat_prompt
 from edco.models.devices import resolve_placement
 from edco.models.loading import load_model, load_tokenizer, save_checkpoint
+from edco.training.lm_head import compact_on_cpu
 from edco.training.trainers import TRAINERS, sft_dataset, train_grpo, train_sft
 from tests.helpers import QUESTIONS, choice, make_records
 
@@ -60,6 +62,26 @@ def test_sft_loss_equals_manual_answer_token_cross_entropy(fresh):
     manual = torch.nn.functional.cross_entropy(logits[keep], targets[keep]).item()
     stats = train_sft(model, tokenizer, records, TrainingConfig(batch_size=1, lr=1e-9), seed=0)
     assert stats.history[0]["loss"] == pytest.approx(manual, abs=1e-5)
+
+
+def test_sft_on_the_cpu_scores_only_the_answer_positions_with_the_same_gradient(fresh):
+    """TRL compacts the loss head to the labelled positions on the CPU too (edco's switch is
+    found in the installed TRL), and the gradient it trains on is the full-logits one."""
+    model, tokenizer = fresh
+    records = make_records(QUESTIONS[:2])
+    batch = sft_dataset(tokenizer, records)
+    width = max(len(row["input_ids"]) for row in batch)
+    ids = torch.tensor([row["input_ids"] + [0] * (width - len(row["input_ids"])) for row in batch])
+    keep = torch.tensor([row["completion_mask"] + [0] * (width - len(row["completion_mask"])) for row in batch])
+    logits = model(ids).logits[:, :-1]
+    targets, labelled = ids[:, 1:], keep[:, 1:].bool()
+    torch.nn.functional.cross_entropy(logits[labelled], targets[labelled]).backward()
+    manual = torch.norm(torch.stack([p.grad.norm() for p in model.parameters()])).item()
+    model.zero_grad(set_to_none=True)
+    stats = train_sft(model, tokenizer, records, TrainingConfig(batch_size=2, lr=1e-9), seed=0)
+    assert compact_on_cpu()
+    assert trl_utils._use_triton(torch.device("cpu"))
+    assert stats.history[0]["grad_norm"] == pytest.approx(manual, rel=1e-4)
 
 
 def test_same_seed_trains_bit_identical_weights(tiny_model_dir):
