@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from unittest import mock
 
 from trl.trainer import utils as trl_utils
 
-from benchmarks.harness import add_run_args, benchmark_parser
-from benchmarks.train_precision import replay
+from benchmarks.train_precision import replay, replay_args, replay_table
 from edco.storage.store import RunStore
 from edco.training import lm_head, trainers
 
@@ -43,26 +43,13 @@ HEADS = {"shipped": as_shipped, "compact": nullcontext}
 
 
 def main() -> None:
-    parser = benchmark_parser(__doc__)
-    add_run_args(parser, interval=True)
-    parser.add_argument("--order", default="shipped,compact,shipped,compact", help="loss heads to replay, in order")
-    args = parser.parse_args()
+    store, interval, order = replay_args(__doc__, "shipped,compact,shipped,compact")
+    replay_table(store, interval, "loss head", ((name, partial(_replay, store, interval, name)) for name in order))
 
-    store = RunStore(args.run_dir)
-    stats = store.train_stats(args.interval)
-    records = store.selected_records(args.interval)
-    print(
-        f"{store.name}, interval {args.interval}: {records.num_rows} records, "
-        f"{stats['summary']['train_tokens']:.0f} training tokens\n"
-    )
-    print("| loss head | seconds | train loss |")
-    print("|---|---|---|")
-    recorded = store.training_seconds(args.interval)
-    print(f"| the stage, in the run | {recorded:.1f} | {stats['summary']['train_loss']:.6f} |")
-    for name in args.order.split(","):
-        with HEADS[name]():
-            seconds, loss = replay(store, args.interval, store.config().model)
-        print(f"| {name} | {seconds:.1f} | {loss:.6f} |", flush=True)
+
+def _replay(store: RunStore, interval: int, head: str) -> tuple[float, float]:
+    with HEADS[head]():
+        return replay(store, interval, store.config().model)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,15 @@ Prints Markdown.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from functools import partial
+
 from benchmarks.harness import add_run_args, benchmark_parser, model_and_tokenizer, timed
 from edco.config.schema import ModelConfig
 from edco.storage.store import RunStore
 from edco.training.trainers import train
+
+Replay = Callable[[], tuple[float, float]]
 
 PRECISIONS = {
     "float32": {"dtype": "float32", "train_dtype": "auto"},
@@ -39,26 +44,42 @@ def replay(store: RunStore, interval: int, model_cfg: ModelConfig) -> tuple[floa
     return seconds, stats.summary["train_loss"]
 
 
-def main() -> None:
-    parser = benchmark_parser(__doc__)
-    add_run_args(parser, interval=True)
-    parser.add_argument("--order", default="mixed,float32,mixed", help="precisions to replay, in this order")
-    args = parser.parse_args()
-
-    store = RunStore(args.run_dir)
-    cfg, stats = store.config(), store.train_stats(args.interval)
-    recorded = store.training_seconds(args.interval)
+def replay_table(
+    store: RunStore, interval: int, column: str, replays: Iterable[tuple[str, Replay]], note: str = ""
+) -> None:
+    """Print the interval's records and tokens, then a Markdown row for the stage as the run
+    recorded it and one per replay, each as soon as it is done."""
+    stats = store.train_stats(interval)
     print(
-        f"{store.name}, interval {args.interval}: {store.selected_records(args.interval).num_rows} records, "
-        f"{stats['summary']['train_tokens']:.0f} training tokens, "
-        f"run made with model.dtype {cfg.model.dtype}, train_dtype {cfg.model.train_dtype}\n"
+        f"{store.name}, interval {interval}: {store.selected_records(interval).num_rows} records, "
+        f"{stats['summary']['train_tokens']:.0f} training tokens{note}\n"
     )
-    print("| training | seconds | train loss |")
+    print(f"| {column} | seconds | train loss |")
     print("|---|---|---|")
-    print(f"| the stage, in the run | {recorded:.1f} | {stats['summary']['train_loss']:.6f} |")
-    for name in args.order.split(","):
-        seconds, loss = replay(store, args.interval, cfg.model.model_copy(update=PRECISIONS[name]))
-        print(f"| replayed, {name} | {seconds:.1f} | {loss:.6f} |", flush=True)
+    print(f"| the stage, in the run | {store.training_seconds(interval):.1f} | {stats['summary']['train_loss']:.6f} |")
+    for name, run in replays:
+        seconds, loss = run()
+        print(f"| {name} | {seconds:.1f} | {loss:.6f} |", flush=True)
+
+
+def replay_args(doc: str, order: str) -> tuple[RunStore, int, list[str]]:
+    """The run's store, the interval and the variants to replay in order, from the command line."""
+    parser = benchmark_parser(doc)
+    add_run_args(parser, interval=True)
+    parser.add_argument("--order", default=order, help="the variants to replay, in this order")
+    args = parser.parse_args()
+    return RunStore(args.run_dir), args.interval, args.order.split(",")
+
+
+def main() -> None:
+    store, interval, order = replay_args(__doc__, "mixed,float32,mixed")
+    model = store.config().model
+    replays = (
+        (f"replayed, {name}", partial(replay, store, interval, model.model_copy(update=PRECISIONS[name])))
+        for name in order
+    )
+    note = f", run made with model.dtype {model.dtype}, train_dtype {model.train_dtype}"
+    replay_table(store, interval, "training", replays, note)
 
 
 if __name__ == "__main__":
