@@ -68,9 +68,11 @@ def test_the_new_code_resumes_an_old_store_to_the_same_results(old_store, finish
     expected = query(reference.run_dir.parent, "SELECT * FROM metrics WHERE run = 'tiny' ORDER BY interval").to_pylist()
     assert [m["interval"] for m in resumed] == [0, 1]
     for old, new in zip(resumed, expected):
-        assert {k: old[k] for k in ("accuracy", "base_accuracy", "train_loss", "selected_signal_mean")} == {
-            k: new[k] for k in ("accuracy", "base_accuracy", "train_loss", "selected_signal_mean")
-        }
+        assert (old["accuracy"], old["base_accuracy"]) == (new["accuracy"], new["base_accuracy"])
+        # To float rounding, not bit for bit: since the old commit the loss head (b5e8772) and the
+        # evaluation's batches (e97794f) compute the same numbers in other rows.
+        for key in ("train_loss", "selected_signal_mean"):
+            assert old[key] == pytest.approx(new[key], rel=1e-5), key
     selected = (
         "SELECT interval, list(sample_id ORDER BY sample_id) AS ids FROM scores WHERE selected GROUP BY 1 ORDER BY 1"
     )
