@@ -9,6 +9,11 @@ of its own, so a terminal's signals reach only edco, with a parent-death signal,
 the process that started it however that ends, and stopped when the run is over. Should it end
 first (killed, out of memory), a watchdog stops the run at once with `ApiLost`, instead of Prefect's
 client retrying the dead server for minutes.
+
+A first start migrates a new database: 18 s here on an idle 2-core VM, against Prefect's default of
+20 s to wait, so a loaded machine failed a run before its first stage with Prefect's traceback.
+edco waits `STARTUP_S` (or the user's `PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS`, if longer)
+and says in one line what to do should that not suffice.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ from typing import Any
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.server.api.server import SubprocessASGIServer
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
 from prefect.utilities.asyncutils import run_coro_as_sync
+
+from edco.errors import EdcoError
 
 PR_SET_PDEATHSIG = 1
 LOST = signal.SIGUSR1  # what the watchdog sends the main thread: a real signal wakes it from any wait
 GRACE_S = 3.0  # what the main thread gets to unwind before the watchdog ends the process itself
+STARTUP_S = 120  # what a first start (a new database to migrate) gets on a loaded machine
 
 
 class ApiLost(BaseException):
@@ -91,8 +99,7 @@ def prefect_api(on_lost: Callable[[str], None]) -> Iterator[None]:
     if PREFECT_API_URL.value():
         yield
         return
-    server = _OwnServer()  # Prefect's own code asking for its temporary server (`SubprocessASGIServer()`) gets this one
-    server.start()
+    server = _start_server()
     watchdog = _Watchdog(server.server_process, on_lost)
     previous = signal.signal(LOST, watchdog.raise_lost)
     watchdog.start()
@@ -106,6 +113,21 @@ def prefect_api(on_lost: Callable[[str], None]) -> Iterator[None]:
         if not watchdog.lost:  # nothing to send to a dead server
             run_coro_as_sync(_drain())  # else the log and event workers retry a stopped server for a minute at exit
         server.stop()
+
+
+def _start_server() -> _OwnServer:
+    """edco's temporary server, answering; an `EdcoError` if it does not within the startup time."""
+    server = _OwnServer()  # Prefect's own code asking for its temporary server (`SubprocessASGIServer()`) gets this one
+    timeout = max(STARTUP_S, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    try:
+        server.start(timeout=timeout)
+    except RuntimeError as exc:  # Prefect's "Timed out while attempting to connect ...", with the server's output
+        server.stop()
+        raise EdcoError(
+            f"the temporary Prefect API server did not answer within {timeout} s: {exc}",
+            hint="set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or PREFECT_API_URL to a running server",
+        ) from None
+    return server
 
 
 async def _drain() -> None:

@@ -18,7 +18,7 @@ import yaml
 
 from edco.cli.app import main
 from edco.config.schema import ModelConfig, parse_config
-from edco.errors import ConfigError, ModelError, StoreError
+from edco.errors import ConfigError, EdcoError, ModelError, StoreError
 from edco.flows.curriculum import run_curriculum
 from edco.storage.lock import RunLock
 from edco.storage.sql import query
@@ -208,7 +208,9 @@ def _wait_for(path: Path, line: str, proc: subprocess.Popen, timeout: float = 24
     while not (
         path.exists() and any(json.loads(x).items() >= json.loads(line).items() for x in path.read_text().splitlines())
     ):
-        assert proc.poll() is None and time.time() < deadline, "the run ended or stalled before the point"
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (exit {proc.returncode}) before the point: {proc.communicate()[1][-3000:]}")
+        assert time.time() < deadline, "the run stalled before the point"
         time.sleep(0.2)
 
 
@@ -318,6 +320,29 @@ def test_a_signal_while_one_long_operator_runs_still_stops_the_run_within_second
     error = "stopped by SIGTERM; the finished stages are kept"
     took = _assert_stopped_and_resumable(proc, sent, store, family, finished, 143, error, "KILLED")
     assert took >= UNWIND_S  # the watch ended it: the main thread never took the signal
+
+
+def test_a_temporary_server_that_does_not_answer_in_time_is_one_error_and_is_stopped(tmp_path, monkeypatch):
+    """The temporary server not answering within the startup time (a first start migrates a new
+    database: 18 s here, beyond Prefect's default 20 s on a loaded machine) is an `EdcoError` naming
+    the wait and what to set, not Prefect's traceback, and leaves no server behind."""
+    import psutil
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import temporary_settings
+
+    from edco.flows import api
+
+    monkeypatch.setattr(api, "STARTUP_S", 1)
+    monkeypatch.setattr(SubprocessASGIServer, "_instances", {})  # not the session's harness server: one per port
+    before = set(psutil.Process().children(recursive=True))  # a session's Prefect harness, say
+    settings = {PREFECT_HOME: str(tmp_path / "prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 1}
+    with temporary_settings(settings, restore_defaults={PREFECT_API_URL}), pytest.raises(EdcoError) as error:
+        with api.prefect_api(lambda message: None):
+            pytest.fail("the block ran without a server")
+    assert str(error.value).startswith("the temporary Prefect API server did not answer within 1 s: Timed out")
+    assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in error.value.hint
+    assert set(psutil.Process().children(recursive=True)) <= before, "the server is stopped"
 
 
 @pytest.mark.slow
