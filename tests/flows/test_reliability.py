@@ -327,9 +327,13 @@ def test_a_temporary_server_that_does_not_answer_in_time_is_one_error_and_is_sto
     database: 18 s here, beyond Prefect's default 20 s on a loaded machine) is an `EdcoError` naming
     the wait and what to set, not Prefect's traceback, and leaves no server behind."""
     import psutil
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
 
     from edco.flows import api
 
