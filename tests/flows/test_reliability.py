@@ -231,14 +231,20 @@ def _run_until_training(
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")  # its own server database, not the user's
     env |= faults or {}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edco.cli.app", command[0], str(config), *command[1:], "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    # As from a terminal's foreground: a suite started in the background (`make test &`) ignores
+    # SIGINT, and a child inherits an ignored signal through exec (a handled one is reset to default).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edco.cli.app", command[0], str(config), *command[1:], "--quiet"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     store = RunStore(tmp_path / "store" / run)
     _wait_for(store.run_dir / "stages.jsonl", '{"interval": 0, "stage": "train", "event": "started"}', proc)
     family = psutil.Process(proc.pid).children(recursive=True)
